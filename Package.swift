@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Code generation matters more than anything for speed: without a target CPU the compiler
+/// emits no AVX2/FMA (see ../shared/TOOLCHAIN.md). CI and every developer machine are Zen 3.
+let fastSwift: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "clipcap",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "clipcapctl", targets: ["clipcapctl"]),
+        /// The embeddable engine: `import ClipCap` re-exports `Engine` and registers the built-in backends.
+        .library(name: "ClipCap", targets: ["ClipCap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: system-library shims
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
+                       providers: [.apt(["libjpeg-dev"])]),
+        /// libjpeg's default error handler calls exit(); this C shim turns errors into codes via setjmp.
+        .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageShim"),
+        /// AVX2 int8 micro-kernels: Swift's SIMD integer types cannot reach vpmaddubsw.
+        .target(name: "CInt8Kernels", path: "Sources/CInt8Kernels",
+                cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]),
+
+        // MARK: formats
+        .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM",
+                swiftSettings: fastSwift),
+        .target(name: "TorchFormats", dependencies: [], path: "Sources/Formats/Torch",
+                swiftSettings: fastSwift),
+        .target(name: "ImageIO", dependencies: ["CImageShim"], path: "Sources/Formats/Images",
+                swiftSettings: fastSwift),
+        .target(name: "ModelConverter", dependencies: ["CCMFormat", "TorchFormats"],
+                path: "Sources/Formats/Convert", swiftSettings: fastSwift),
+
+        // MARK: engine
+        .target(name: "Tokenizers", dependencies: [], path: "Sources/Engine/Tokenizers",
+                swiftSettings: fastSwift),
+        .target(name: "Engine", dependencies: ["CCMFormat", "Tokenizers", "ImageIO"],
+                path: "Sources/Engine/Runtime", swiftSettings: fastSwift),
+
+        // MARK: backends (plugins: each registers itself with Engine's BackendRegistry)
+        .target(name: "NaiveBackend", dependencies: ["Engine"], path: "Sources/Backends/Naive",
+                swiftSettings: fastSwift),
+        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS"], path: "Sources/Backends/BLAS",
+                swiftSettings: fastSwift),
+        .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels"], path: "Sources/Backends/Int8",
+                swiftSettings: fastSwift),
+        .target(name: "ClipCap", dependencies: ["Engine", "NaiveBackend", "BLASBackend", "Int8Backend"],
+                path: "Sources/Backends/Standard", swiftSettings: fastSwift),
+
+        // MARK: command line
+        .executableTarget(name: "clipcapctl",
+                          dependencies: ["ClipCap", "ModelConverter",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/clipcapctl", swiftSettings: fastSwift),
+
+        // MARK: tests (fixtures live in Tests/Fixtures and are found relative to #filePath)
+        .testTarget(name: "FormatTests", dependencies: ["CCMFormat"], path: "Tests/FormatTests"),
+        .testTarget(name: "TorchTests", dependencies: ["TorchFormats"], path: "Tests/TorchTests"),
+        .testTarget(name: "ImageTests", dependencies: ["ImageIO"], path: "Tests/ImageTests"),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
+        .testTarget(name: "BackendTests", dependencies: ["ClipCap"], path: "Tests/BackendTests"),
+        .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
+        .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
+                    path: "Tests/ConverterTests"),
+    ]
+)
