@@ -71,9 +71,10 @@ public final class WeightTensor: @unchecked Sendable {
                         s = scaleValues[row * blocksPerRow + col / q.blockSize]
                     } else {
                         // per_channel along `axis`
-                        var stride = 1
-                        for a in stride(from: shape.rank - 1, to: q.axis, by: -1) { stride *= shape[a] }
-                        s = scaleValues[(i / stride) % shape[q.axis]]
+                        var inner = 1
+                        var a = shape.rank - 1
+                        while a > q.axis { inner *= shape[a]; a -= 1 }
+                        s = scaleValues[(i / inner) % shape[q.axis]]
                     }
                 }
                 out[i] = v * s

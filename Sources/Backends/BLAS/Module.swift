@@ -1,0 +1,1 @@
+// Module BLASBackend: see docs/ for what it holds.

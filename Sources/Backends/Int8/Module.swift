@@ -1,0 +1,1 @@
+// Module Int8Backend: see docs/ for what it holds.

@@ -1,0 +1,1 @@
+// Module NaiveBackend: see docs/ for what it holds.

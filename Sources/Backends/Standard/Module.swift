@@ -1,0 +1,1 @@
+// Module ClipCap: see docs/ for what it holds.

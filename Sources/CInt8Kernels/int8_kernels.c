@@ -1,0 +1,1 @@
+#include "int8_kernels.h"

@@ -1,0 +1,1 @@
+// Module Tokenizers: see docs/ for what it holds.

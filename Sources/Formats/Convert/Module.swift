@@ -1,0 +1,1 @@
+// Module ModelConverter: see docs/ for what it holds.

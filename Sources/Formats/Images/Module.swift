@@ -1,0 +1,1 @@
+// Module ImageIO: see docs/ for what it holds.

@@ -1,0 +1,1 @@
+// Module TorchFormats: see docs/ for what it holds.
