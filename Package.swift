@@ -35,7 +35,7 @@ let package = Package(
         // MARK: formats
         .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM",
                 swiftSettings: fastSwift),
-        .target(name: "TorchFormats", dependencies: [], path: "Sources/Formats/Torch",
+        .target(name: "TorchFormats", dependencies: ["CCMFormat"], path: "Sources/Formats/Torch",
                 swiftSettings: fastSwift),
         .target(name: "ImageIO", dependencies: ["CImageShim"], path: "Sources/Formats/Images",
                 swiftSettings: fastSwift),

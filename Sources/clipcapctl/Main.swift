@@ -1,1 +1,17 @@
-@main struct Main { static func main() {} }
+import ArgumentParser
+
+/// `clipcapctl`: convert, caption, quantize, profile, inspect and verify ClipCap models.
+@main
+struct ClipCapCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clipcapctl",
+        abstract: "Convert, run, quantize and profile ClipCap image-captioning models (.ccm files).",
+        subcommands: Commands.all
+    )
+}
+
+/// Every subcommand, one type per file (`<Name>Command.swift`). Add yours to this list.
+enum Commands {
+    static let all: [ParsableCommand.Type] = [
+    ]
+}
