@@ -1,1 +1,0 @@
-// Module NaiveBackend: see docs/ for what it holds.
