@@ -1,0 +1,109 @@
+import Foundation
+
+/// How the model is loaded and run.
+public struct LoadOptions: Sendable {
+    /// Backend name (`naive`, `blas`, `int8`, or any registered plugin).
+    public var backend: String = "blas"
+    /// Threads for our kernels and for libraries the backend drives (OpenBLAS).
+    public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Check every tensor's checksum the first time it is used.
+    public var verifyChecksums: Bool = false
+    /// Largest number of candidates (beams or samples) decoded together for one image.
+    public var maxBatch: Int = 8
+    /// Largest number of tokens a caption may have; sizes the KV cache.
+    public var maxTokens: Int = 100
+
+    public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8, maxTokens: Int = 100) {
+        self.backend = backend
+        if let threads { self.threads = max(1, threads) }
+        self.verifyChecksums = verifyChecksums
+        self.maxBatch = max(1, maxBatch)
+        self.maxTokens = max(1, maxTokens)
+    }
+}
+
+/// How captions are chosen from the decoder's next-token distributions.
+public enum DecodingStrategy: Sendable, Equatable {
+    /// The most likely token at every step.
+    case greedy
+    /// Beam search with this many beams, scored like Hugging Face's (sum of log-probabilities
+    /// divided by length^lengthPenalty).
+    case beam(width: Int)
+    /// Sampling with temperature, top-k and top-p.
+    case sample
+}
+
+/// Decoding options for one image.
+public struct DecodingOptions: Sendable {
+    public var strategy: DecodingStrategy = .greedy
+    /// Candidates to return (samples drawn in one batch, or the best beams).
+    public var numCandidates: Int = 1
+    /// 0 disables top-k.
+    public var topK: Int = 0
+    /// 1 disables top-p (nucleus) filtering.
+    public var topP: Double = 1.0
+    public var temperature: Double = 1.0
+    /// Seed for sampling; the same seed gives the same captions.
+    public var seed: UInt64 = 0
+    /// Most tokens per caption (the stop token not counted).
+    public var maxTokens: Int = 30
+    /// Beam search length penalty exponent.
+    public var lengthPenalty: Double = 1.0
+    /// Keep pixels, embeddings and greedy logits in the result (for `--dump`).
+    public var captureIntermediates: Bool = false
+
+    public init(strategy: DecodingStrategy = .greedy, numCandidates: Int = 1, topK: Int = 0, topP: Double = 1.0,
+                temperature: Double = 1.0, seed: UInt64 = 0, maxTokens: Int = 30, lengthPenalty: Double = 1.0,
+                captureIntermediates: Bool = false) {
+        self.strategy = strategy
+        self.numCandidates = numCandidates
+        self.topK = topK
+        self.topP = topP
+        self.temperature = temperature
+        self.seed = seed
+        self.maxTokens = maxTokens
+        self.lengthPenalty = lengthPenalty
+        self.captureIntermediates = captureIntermediates
+    }
+}
+
+/// One generated caption.
+public struct Caption: Sendable, Equatable {
+    public var text: String
+    /// Generated token ids, the stop token excluded.
+    public var tokenIDs: [Int]
+    /// Sum of log-probabilities (greedy, sampling) or the length-normalised beam score.
+    public var score: Double
+}
+
+/// Wall time of each phase, in milliseconds.
+public struct PhaseTimings: Sendable, Equatable {
+    public var decodeImage = 0.0
+    public var preprocess = 0.0
+    public var imageEncoder = 0.0
+    public var mapper = 0.0
+    public var prefill = 0.0
+    public var decode = 0.0
+    public var decodeSteps = 0
+    public var total = 0.0
+    /// Milliseconds per generated token position in the decode loop.
+    public var msPerToken: Double { decodeSteps > 0 ? decode / Double(decodeSteps) : 0 }
+}
+
+/// Tensors captured on the way, for comparing with PyTorch.
+public struct Intermediates: Sendable {
+    public var pixelValues: [Float]          // [1, 3, S, S]
+    public var imageSize: Int
+    public var imageEmbedding: [Float]       // [1, E]
+    public var prefixEmbeddings: [Float]     // [1, P, D]
+    public var prefixLength: Int
+    /// Raw next-token logits of candidate 0 at each step, before bans or temperature: [steps][V].
+    public var logits: [[Float]]
+}
+
+/// Everything one captioned image produced.
+public struct CaptionResult: Sendable {
+    public var captions: [Caption]
+    public var timings: PhaseTimings
+    public var intermediates: Intermediates?
+}
