@@ -1,0 +1,139 @@
+import CCMFormat
+import Foundation
+
+/// Runs one compiled graph for one session: owns the arena, the state buffers and the
+/// per-node operand views, all allocated once; a run allocates nothing.
+final class GraphRunner: @unchecked Sendable {
+    let graph: CompiledGraph
+    private let arena: UnsafeMutableRawPointer
+    private let stateBuffers: [UnsafeMutableRawPointer]
+    private let stateCapacity: [Int]
+    private var shapes: [Shape?]
+    private var pointers: [UnsafeMutableRawPointer?]
+    private var inputViews: [[TensorView]]
+    private var outputViews: [[TensorView]]
+    private var operandShapes: [Shape?]
+    private let dummy = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+
+    init(graph: CompiledGraph) throws {
+        self.graph = graph
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(graph.arenaBytes, 64), alignment: 64)
+        var buffers: [UnsafeMutableRawPointer] = []
+        var capacities: [Int] = []
+        for spec in graph.states {
+            let shape = try MemoryPlanner.resolve(spec.shape, graph.plannedSymbols)
+            let bytes = shape.elementCount * spec.dtype.size
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
+            buffers.append(buffer)
+            capacities.append(bytes)
+        }
+        stateBuffers = buffers
+        stateCapacity = capacities
+        let count = graph.valueKinds.count
+        shapes = [Shape?](repeating: nil, count: count)
+        pointers = [UnsafeMutableRawPointer?](repeating: nil, count: count)
+        let placeholder = TensorView(data: dummy, shape: Shape([]), dtype: .f32)
+        inputViews = graph.nodes.map { [TensorView](repeating: placeholder, count: $0.inputs.count) }
+        outputViews = graph.nodes.map { _ in [placeholder] }
+        operandShapes = [Shape?](repeating: nil, count: max(16, graph.nodes.map(\.inputs.count).max() ?? 0))
+        for v in 0..<count {
+            switch graph.valueKinds[v] {
+            case .intermediate(let offset, _): pointers[v] = arena + offset
+            case .state(let i): pointers[v] = stateBuffers[i]
+            case .constant(let w): pointers[v] = w.view.data
+            case .input, .alias: break
+            }
+        }
+    }
+
+    deinit {
+        arena.deallocate()
+        for b in stateBuffers { b.deallocate() }
+        dummy.deallocate()
+    }
+
+    /// Memory for graph input `index`, sized for `shape`; the caller fills it before `run`.
+    func inputBuffer(_ index: Int, shape: Shape) throws -> UnsafeMutableRawPointer {
+        let v = graph.inputValue[index]
+        guard case .intermediate(_, let capacity) = graph.valueKinds[v] else { fatalError("inputs are planned in the arena") }
+        let bytes = shape.elementCount * graph.inputs[index].dtype.size
+        guard bytes <= capacity else {
+            throw ExecutorError.capacityExceeded(detail: "graph '\(graph.name)': input '\(graph.inputs[index].name)' of shape \(shape) is larger than planned")
+        }
+        shapes[v] = shape
+        return pointers[v]!
+    }
+
+    /// The value of graph output `index` after `run` (valid until the next run).
+    func output(_ index: Int) -> TensorView {
+        let v = graph.outputValue[index]
+        return TensorView(data: pointers[v]!, shape: shapes[v]!, dtype: graph.valueTypes[v])
+    }
+
+    /// State buffer `index` (the whole capacity) with its element count per batch row.
+    func state(_ index: Int) -> (data: UnsafeMutableRawPointer, bytes: Int) {
+        (stateBuffers[index], stateCapacity[index])
+    }
+
+    /// Zeroes every state (a new image).
+    func resetStates() {
+        for (i, b) in stateBuffers.enumerated() { b.initializeMemory(as: UInt8.self, repeating: 0, count: stateCapacity[i]) }
+    }
+
+    /// Runs every node in order. Inputs must have been written with `inputBuffer` first.
+    func run(symbols: SymbolBindings, context: ExecutionContext, profiler: Profiler?) throws {
+        context.bind("B", symbols.B)
+        context.bind("T", symbols.T)
+        context.bind("n_past", symbols.nPast)
+        context.bind("max_ctx", symbols.maxCtx)
+        for (i, spec) in graph.states.enumerated() {
+            shapes[graph.stateValue[i]] = try MemoryPlanner.resolve(spec.shape, symbols)
+        }
+        for v in 0..<graph.valueKinds.count {
+            if case .constant(let w) = graph.valueKinds[v] { shapes[v] = w.shape }
+        }
+        for n in 0..<graph.nodes.count {
+            let node = graph.nodes[n]
+            for (j, v) in node.inputs.enumerated() { operandShapes[j] = v >= 0 ? shapes[v] : nil }
+            let outShape: Shape
+            do {
+                outShape = try operandShapes.withUnsafeBufferPointer {
+                    try node.rule.outputShape(inputs: UnsafeBufferPointer(rebasing: $0[0..<node.inputs.count]), symbols: symbols)
+                }
+            } catch {
+                throw ExecutorError.shapeMismatch(graph: graph.name, node: node.node.name, detail: "\(error)")
+            }
+            let out = node.output
+            shapes[out] = outShape
+            switch graph.valueKinds[out] {
+            case .intermediate(_, let capacity):
+                guard outShape.elementCount * 4 <= capacity else {
+                    throw ExecutorError.capacityExceeded(detail: "graph '\(graph.name)', node '\(node.node.name)': output \(outShape) exceeds the planned size (run larger than the session was created for)")
+                }
+            case .alias(let src):
+                pointers[out] = pointers[src]
+            default: break
+            }
+            if node.isAlias { continue }
+            for (j, v) in node.inputs.enumerated() {
+                if v >= 0 {
+                    inputViews[n][j] = TensorView(data: pointers[v]!, shape: shapes[v]!, dtype: graph.valueTypes[v])
+                } else {
+                    inputViews[n][j] = TensorView(data: dummy, shape: Shape([]), dtype: .f32)
+                }
+            }
+            outputViews[n][0] = TensorView(data: pointers[out]!, shape: outShape, dtype: .f32)
+            let start = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            do {
+                try node.kernel.run(inputs: inputViews[n], outputs: outputViews[n], context: context)
+            } catch {
+                throw ExecutorError.kernelFailed(graph: graph.name, node: node.node.name, op: node.node.op, detail: "\(error)")
+            }
+            if let profiler {
+                profiler.record(graph: graph.name, node: n, compiled: node, inputShapes: inputViews[n], output: outShape,
+                                start: start, end: DispatchTime.now().uptimeNanoseconds)
+            }
+        }
+    }
+}
