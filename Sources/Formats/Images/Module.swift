@@ -1,1 +1,1 @@
-// Module ImageIO: see docs/ for what it holds.
+// Module ImageIO: JPEG/PNG decoding and CLIP preprocessing (see docs/IMAGES.md).

@@ -1,1 +1,0 @@
-// Module TorchFormats: see docs/ for what it holds.
