@@ -51,7 +51,7 @@ let package = Package(
         // MARK: backends (plugins: each registers itself with Engine's BackendRegistry)
         .target(name: "NaiveBackend", dependencies: ["Engine"], path: "Sources/Backends/Naive",
                 swiftSettings: fastSwift),
-        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS"], path: "Sources/Backends/BLAS",
+        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "NaiveBackend"], path: "Sources/Backends/BLAS",
                 swiftSettings: fastSwift),
         .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels"], path: "Sources/Backends/Int8",
                 swiftSettings: fastSwift),
@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["TorchFormats"], path: "Tests/TorchTests"),
         .testTarget(name: "ImageTests", dependencies: ["ImageIO"], path: "Tests/ImageTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
-        .testTarget(name: "BackendTests", dependencies: ["ClipCap"], path: "Tests/BackendTests"),
+        .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat"],
+                    path: "Tests/BackendTests"),
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
                     path: "Tests/ConverterTests"),

@@ -1,0 +1,76 @@
+import CBLAS
+import CCMFormat
+import Engine
+import NaiveBackend
+
+/// The fast fp32 backend: `linear` and `matmul` on OpenBLAS (`sgemm`, `sgemv` for single
+/// rows), fused multi-head attention and vectorised Swift (AVX2/FMA) for every other operator.
+/// `linear_i8` is left to the int8 backend (the executor falls back to `naive` for it here).
+public final class BLASBackend: Backend {
+    public let name = "blas"
+
+    public init() {}
+
+    /// Adds a `BLASBackend` to `BackendRegistry.shared`.
+    public static func register() {
+        BackendRegistry.shared.register(BLASBackend())
+    }
+
+    public var summary: String {
+        "OpenBLAS sgemm/sgemv + SIMD Swift kernels [\(OpenBLAS.config)]"
+    }
+
+    /// Available when the linked library is OpenBLAS (its config string names it); the reason
+    /// carries that config string either way.
+    public var availability: (available: Bool, reason: String) {
+        let config = OpenBLAS.config
+        return config.contains("OpenBLAS") ? (true, config) : (false, "linked BLAS is not OpenBLAS: \(config)")
+    }
+
+    static let floatWeights: [DType] = [.f32, .f16, .bf16]
+
+    public let capabilities: [OpCapability] = {
+        var list: [OpCapability] = [
+            OpCapability(op: "gather", weightTypes: floatWeights, note: "f32 rows copied from the file; f16/bf16 widened per row"),
+            OpCapability(op: "linear", weightTypes: floatWeights,
+                         note: "sgemm; sgemv for single rows; io (NN) and oi (NT); f16/bf16 widened once; bias+activation epilogue"),
+            OpCapability(op: "matmul", weightTypes: floatWeights, note: "sgemm per batch entry; sgemv for single rows"),
+            OpCapability(op: "attention", note: "fused per (batch, head), SIMD, over the pool"),
+            OpCapability(op: "attention_cached", note: "fused, KV cache rows [n_past, n_past+T)"),
+        ]
+        for op in ["add", "mul", "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
+                   "layer_norm", "l2_normalize", "softmax", "reshape", "permute", "slice", "concat", "expand"] {
+            list.append(OpCapability(op: op, weightTypes: floatWeights, note: "SIMD8"))
+        }
+        return list
+    }()
+
+    public func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
+        switch request.node.op {
+        case "gather": return try BLASGather(request)
+        case "linear": return try BLASLinear(request)
+        case "matmul": return try BLASMatmul(request)
+        case "add", "mul": return try BLASBinary(request)
+        case "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu": return try BLASUnary(request)
+        case "layer_norm", "l2_normalize", "softmax": return try BLASRowwise(request)
+        case "reshape": return try BLASReshape(request)
+        case "permute": return try BLASPermute(request)
+        case "slice": return try BLASSlice(request)
+        case "concat": return try BLASConcat(request)
+        case "expand": return try BLASExpand(request)
+        case "attention": return try BLASAttention(request)
+        case "attention_cached": return try BLASAttentionCached(request)
+        default: return nil
+        }
+    }
+
+    /// Sets OpenBLAS's thread count (`openblas_set_num_threads`).
+    public func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, min(count, 1024))))
+    }
+}
+
+/// Registers the BLAS backend with `BackendRegistry.shared`.
+public func registerBLASBackend() {
+    BLASBackend.register()
+}

@@ -1,0 +1,137 @@
+import CCMFormat
+import Engine
+import NaiveBackend
+
+/// Fused multi-head attention over row-major `[B, T, D]` tensors, with no transposed copies:
+/// a head's columns are addressed in place (rows `D` floats apart). Per (batch, head): SIMD dot
+/// products for the scores, causal window, vectorised softmax, then a weighted sum of value
+/// rows. (Batch, head) pairs are spread over the pool when the work is large enough; each pair
+/// gets its own slice of one scratch request. No BLAS calls here, so OpenBLAS's threads and the
+/// pool never compete.
+enum FusedAttention {
+    /// Below this many multiply-adds, one pool round costs more than it saves.
+    static let parallelWork = 1 << 18
+
+    struct Problem {
+        var q: UnsafePointer<Float>
+        var k: UnsafePointer<Float>
+        var v: UnsafePointer<Float>
+        var out: UnsafeMutablePointer<Float>
+        /// Floats between batch entries of `q` / `out`, and of `k` / `v` (the cache capacity for the KV cache).
+        var queryBatchStride: Int
+        var keyBatchStride: Int
+        var batch: Int
+        var heads: Int
+        var queries: Int
+        /// Keys available to the last query.
+        var keys: Int
+        var model: Int
+        var headDim: Int
+        var scale: Float
+        var causal: Bool
+    }
+
+    static func run(_ p: Problem, context: ExecutionContext) {
+        let tasks = p.batch * p.heads
+        guard tasks > 0, p.queries > 0 else { return }
+        let scoreStride = (Swift.max(p.keys, 1) + 15) & ~15
+        let scratch = context.scratch(bytes: tasks * scoreStride * MemoryLayout<Float>.stride)
+            .bindMemory(to: Float.self, capacity: tasks * scoreStride)
+        let work = tasks * p.queries * p.keys * p.headDim
+        if work >= parallelWork && context.pool.threads > 1 && tasks > 1 {
+            context.pool.parallelFor(tasks) { t in head(p, task: t, scores: scratch + t * scoreStride) }
+        } else {
+            for t in 0..<tasks { head(p, task: t, scores: scratch + t * scoreStride) }
+        }
+    }
+
+    @inline(__always) static func head(_ p: Problem, task: Int, scores: UnsafeMutablePointer<Float>) {
+        let b = task / p.heads, h = task % p.heads
+        let column = h * p.headDim
+        let qBase = p.q + b * p.queryBatchStride + column
+        let kBase = p.k + b * p.keyBatchStride + column
+        let vBase = p.v + b * p.keyBatchStride + column
+        let oBase = p.out + b * p.queryBatchStride + column
+        let dh = p.headDim
+        for i in 0..<p.queries {
+            let visible = p.causal ? Swift.max(0, Swift.min(p.keys, i + p.keys - p.queries + 1)) : p.keys
+            let outRow = oBase + i * p.model
+            outRow.update(repeating: 0, count: dh)
+            guard visible > 0 else { continue }
+            let qRow = qBase + i * p.model
+            for j in 0..<visible {
+                scores[j] = RowOps.dot(qRow, kBase + j * p.model, dh) * p.scale
+            }
+            let m = RowOps.max(scores, visible)
+            let mv = F8(repeating: m)
+            RowOps.map(scores, scores, visible) { VectorMath.exp($0 - mv) }
+            let inv = 1 / RowOps.sum(scores, visible)
+            for j in 0..<visible {
+                RowOps.axpy(scores[j] * inv, vBase + j * p.model, outRow, dh)
+            }
+        }
+    }
+}
+
+/// `attention` (docs/OPS.md) with `FusedAttention`.
+struct BLASAttention: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let spec: AttentionSpec
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(3, atMost: 3)
+        label = NodeLabel(request.node)
+        spec = try AttentionSpec(request, cached: false)
+        guard let operands = FloatOperands(request) else { return nil }
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let q = try operands.input(0, inputs), k = try operands.input(1, inputs), v = try operands.input(2, inputs)
+        let g = try spec.geometry(q: q.shape, k: k.shape, v: v.shape, label)
+        let out = try operands.output(outputs, expected: q.shape)
+        FusedAttention.run(FusedAttention.Problem(
+            q: q.pointer, k: k.pointer, v: v.pointer, out: out,
+            queryBatchStride: g.queries * g.model, keyBatchStride: g.keys * g.model,
+            batch: g.batch, heads: spec.heads, queries: g.queries, keys: g.keys, model: g.model,
+            headDim: g.headDim, scale: g.scale, causal: spec.causal), context: context)
+    }
+}
+
+/// `attention_cached`: copies `k`, `v` into cache rows `[n_past, n_past + T)`, then
+/// `FusedAttention` of `q` over cache rows `[0, n_past + T)`, causal.
+struct BLASAttentionCached: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let spec: AttentionSpec
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(5, atMost: 5)
+        label = NodeLabel(request.node)
+        spec = try AttentionSpec(request, cached: true)
+        guard let operands = FloatOperands(request) else { return nil }
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let q = try operands.input(0, inputs), k = try operands.input(1, inputs), v = try operands.input(2, inputs)
+        let kCache = try operands.mutableInput(3, inputs), vCache = try operands.mutableInput(4, inputs)
+        let g = try spec.geometry(q: q.shape, k: k.shape, v: v.shape, label)
+        guard g.queries == g.keys else { throw label.error("q \(q.shape) and k \(k.shape) must have the same T") }
+        let c = try CacheGeometry(kCache: kCache.shape, vCache: vCache.shape, batch: g.batch, model: g.model,
+                                  newRows: g.keys, nPast: try context.symbol("n_past"), label)
+        let out = try operands.output(outputs, expected: q.shape)
+        let block = g.keys * g.model
+        for b in 0..<g.batch {
+            let target = (b * c.capacity + c.nPast) * g.model
+            (kCache.floats + target).update(from: k.pointer + b * block, count: block)
+            (vCache.floats + target).update(from: v.pointer + b * block, count: block)
+        }
+        FusedAttention.run(FusedAttention.Problem(
+            q: q.pointer, k: UnsafePointer(kCache.floats), v: UnsafePointer(vCache.floats), out: out,
+            queryBatchStride: g.queries * g.model, keyBatchStride: c.capacity * g.model,
+            batch: g.batch, heads: spec.heads, queries: g.queries, keys: c.nPast + g.keys, model: g.model,
+            headDim: g.headDim, scale: g.scale, causal: true), context: context)
+    }
+}

@@ -1,0 +1,266 @@
+import CCMFormat
+import Engine
+import NaiveBackend
+
+/// `gather`: rows of the table copied (`f32`, straight from the model file) or widened
+/// (`f16`, `bf16`) into the output. No widened copy of the table is kept.
+struct BLASGather: Kernel {
+    let label: NodeLabel
+    let table: WeightTensor?
+    let constantIds: WeightTensor?
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(2, atMost: 2)
+        label = NodeLabel(request.node)
+        table = request.constants.first ?? nil
+        constantIds = request.constants.count > 1 ? request.constants[1] : nil
+        if let table {
+            guard PreparedFloats.supportedTypes.contains(table.dtype) else { return nil }
+            guard table.shape.rank == 2 else { throw label.error("table must be [V, D], got \(table.shape)") }
+            guard table.bytes.count >= table.shape.elementCount * table.dtype.size else {
+                throw label.error("table '\(table.name)' holds fewer bytes than its shape \(table.shape) needs")
+            }
+        } else if let t = request.inputTypes.first ?? nil, t != .f32 {
+            return nil
+        }
+        if let ids = request.inputTypes.count > 1 ? request.inputTypes[1] : nil, ids != .i32 { return nil }
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        guard inputs.count >= 2 || (table != nil && constantIds != nil) else { throw label.error("needs table and ids") }
+        let tableView = table?.view ?? inputs[0]
+        let idsView = constantIds?.view ?? inputs[1]
+        guard tableView.shape.rank == 2 else { throw label.error("table must be [V, D], got \(tableView.shape)") }
+        guard PreparedFloats.supportedTypes.contains(tableView.dtype) else {
+            throw label.error("table is \(tableView.dtype), expected f32, f16 or bf16")
+        }
+        guard idsView.dtype == .i32 else { throw label.error("ids are \(idsView.dtype), expected i32") }
+        guard idsView.shape.rank < Shape.maxRank else {
+            throw label.error("ids have rank \(idsView.shape.rank); the output would exceed rank \(Shape.maxRank)")
+        }
+        let vocab = tableView.shape[0], width = tableView.shape[1]
+        var expected = idsView.shape
+        expected.append(width)
+        guard let out = outputs.first, out.dtype == .f32, out.shape == expected else {
+            throw label.error("output view must be f32 \(expected)")
+        }
+        let dst = out.floats
+        for i in 0..<idsView.shape.elementCount {
+            let id = Int(idsView.data.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+            guard id >= 0 && id < vocab else {
+                throw label.error("token id \(id) at position \(i) is outside the table's 0..<\(vocab)")
+            }
+            let row = dst + i * width
+            let source = tableView.data + id * width * tableView.dtype.size
+            switch tableView.dtype {
+            case .f32:
+                UnsafeMutableRawPointer(row).copyMemory(from: source, byteCount: width * 4)
+            case .f16:
+                for j in 0..<width {
+                    row[j] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: j * 2, as: UInt16.self)))
+                }
+            default:
+                for j in 0..<width {
+                    row[j] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: j * 2, as: UInt16.self)) << 16)
+                }
+            }
+        }
+    }
+}
+
+/// `reshape`: one block copy (the executor normally aliases instead of calling this).
+struct BLASReshape: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let target: [Int]
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(1, atMost: 1)
+        label = NodeLabel(request.node)
+        guard let target = request.ints("shape") else { throw label.error("needs a 'shape' attribute (integers)") }
+        guard target.count <= Shape.maxRank, target.filter({ $0 == -1 }).count <= 1 else {
+            throw label.error("shape \(target) has rank > \(Shape.maxRank) or more than one -1")
+        }
+        guard let operands = FloatOperands(request) else { return nil }
+        self.target = target
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let x = try operands.input(0, inputs)
+        let out = try operands.output(outputs, expected: try ShapeChecks.reshape(x.shape, to: target, label))
+        if UnsafePointer(out) != x.pointer { out.update(from: x.pointer, count: x.count) }
+    }
+}
+
+/// `permute`: walks the output in order with an odometer over the input strides (no division
+/// per element); a unit-stride innermost axis is copied as a block.
+struct BLASPermute: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let perm: Shape
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(1, atMost: 1)
+        label = NodeLabel(request.node)
+        guard let perm = request.ints("perm") else { throw label.error("needs a 'perm' attribute (integers)") }
+        try ShapeChecks.validatePermutation(perm, label)
+        guard let operands = FloatOperands(request) else { return nil }
+        self.perm = Shape(perm)
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let x = try operands.input(0, inputs)
+        guard x.shape.rank == perm.rank else { throw label.error("perm \(perm) has rank \(perm.rank) but x is \(x.shape)") }
+        let outShape = ShapeChecks.permuted(x.shape, perm)
+        let out = try operands.output(outputs, expected: outShape)
+        let count = x.count
+        guard count > 0 else { return }
+        let rank = outShape.rank
+        if rank == 0 { out[0] = x.pointer[0]; return }
+        let inStrides = ShapeChecks.strides(x.shape)
+        // stride[i]: input stride of output axis i.
+        var stride = outShape
+        for i in 0..<rank { stride[i] = inStrides[perm[i]] }
+        let inner = outShape[rank - 1], innerStride = stride[rank - 1]
+        var counter = outShape
+        for i in 0..<rank { counter[i] = 0 }
+        var source = 0
+        var written = 0
+        while written < count {
+            let dst = out + written
+            if innerStride == 1 {
+                dst.update(from: x.pointer + source, count: inner)
+            } else {
+                for e in 0..<inner { dst[e] = x.pointer[source + e * innerStride] }
+            }
+            written += inner
+            // Advance the odometer over the outer axes.
+            var axis = rank - 2
+            while axis >= 0 {
+                counter[axis] += 1
+                source += stride[axis]
+                if counter[axis] < outShape[axis] { break }
+                source -= stride[axis] * outShape[axis]
+                counter[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// `slice`: one block copy per outer index.
+struct BLASSlice: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let spec: SliceSpec
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(1, atMost: 1)
+        label = NodeLabel(request.node)
+        spec = try SliceSpec(request)
+        guard let operands = FloatOperands(request) else { return nil }
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let x = try operands.input(0, inputs)
+        let axis = try spec.axis(rank: x.shape.rank, label)
+        let (lo, hi) = try spec.bounds(dim: x.shape[axis], context, label)
+        var outShape = x.shape
+        outShape[axis] = hi - lo
+        let out = try operands.output(outputs, expected: outShape)
+        var outer = 1, inner = 1
+        for i in 0..<axis { outer *= x.shape[i] }
+        for i in (axis + 1)..<x.shape.rank { inner *= x.shape[i] }
+        let dim = x.shape[axis], block = (hi - lo) * inner
+        guard block > 0 else { return }
+        for o in 0..<outer {
+            (out + o * block).update(from: x.pointer + (o * dim + lo) * inner, count: block)
+        }
+    }
+}
+
+/// `concat`: one block copy per input and outer index.
+struct BLASConcat: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let axis: Int
+    let count: Int
+
+    init?(_ request: KernelRequest) throws {
+        label = NodeLabel(request.node)
+        count = request.node.inputs.count
+        try request.requireInputs(max(count, 1))
+        guard let axis = request.int("axis") else { throw label.error("needs an integer 'axis' attribute") }
+        guard let operands = FloatOperands(request) else { return nil }
+        self.axis = axis
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let first = try operands.input(0, inputs)
+        let axis = try ShapeChecks.axis(self.axis, rank: first.shape.rank, label)
+        var outShape = first.shape
+        outShape[axis] = 0
+        for i in 0..<count {
+            let s = try operands.input(i, inputs).shape
+            guard s.rank == first.shape.rank else { throw label.error("input \(i) \(s) and input 0 \(first.shape) differ in rank") }
+            for a in 0..<s.rank where a != axis && s[a] != first.shape[a] {
+                throw label.error("input \(i) \(s) and input 0 \(first.shape) differ outside axis \(axis)")
+            }
+            outShape[axis] += s[axis]
+        }
+        let out = try operands.output(outputs, expected: outShape)
+        var outer = 1, inner = 1
+        for i in 0..<axis { outer *= first.shape[i] }
+        for i in (axis + 1)..<first.shape.rank { inner *= first.shape[i] }
+        let outBlock = outShape[axis] * inner
+        var position = 0
+        for i in 0..<count {
+            let x = try operands.input(i, inputs)
+            let block = x.shape[axis] * inner
+            if block > 0 {
+                for o in 0..<outer {
+                    (out + o * outBlock + position).update(from: x.pointer + o * block, count: block)
+                }
+            }
+            position += block
+        }
+    }
+}
+
+/// `expand`: `x [1, ...]` copied once per entry of `like`'s first dimension.
+struct BLASExpand: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let constantLikeShape: Shape?
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(2, atMost: 2)
+        label = NodeLabel(request.node)
+        guard let operands = FloatOperands(request, skipping: [1]) else { return nil }
+        self.operands = operands
+        constantLikeShape = request.constants.count > 1 ? request.constants[1]?.shape : nil
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let x = try operands.input(0, inputs)
+        let likeShape: Shape
+        if let constantLikeShape {
+            likeShape = constantLikeShape
+        } else {
+            guard inputs.count >= 2 else { throw label.error("needs x and like") }
+            likeShape = inputs[1].shape
+        }
+        guard x.shape.rank >= 1, x.shape[0] == 1, likeShape.rank >= 1 else {
+            throw label.error("needs x [1, ...] and like [N, ...]; got \(x.shape) and \(likeShape)")
+        }
+        var outShape = x.shape
+        outShape[0] = likeShape[0]
+        let out = try operands.output(outputs, expected: outShape)
+        guard x.count > 0 else { return }
+        for n in 0..<outShape[0] { (out + n * x.count).update(from: x.pointer, count: x.count) }
+    }
+}

@@ -1,0 +1,147 @@
+import CCMFormat
+import Engine
+import NaiveBackend
+
+/// Bias and activation applied to the rows of a product's output, in place, vectorised;
+/// spread over the pool for large outputs (BLAS itself has returned by then).
+struct Epilogue: Sendable {
+    let activation: LinearActivation
+
+    func apply(_ out: UnsafeMutablePointer<Float>, rows: Int, n: Int,
+               bias: UnsafePointer<Float>?, pool: ThreadPool) {
+        // One specialised loop per activation: the switch stays out of the inner loop.
+        switch activation {
+        case .none:
+            guard bias != nil else { return }
+            Epilogue.rows(out, rows, n, bias, pool) { $0 }
+        case .relu: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .relu) }
+        case .tanh: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.tanh($0) }
+        case .quickGelu: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .quickGelu) }
+        case .geluTanh: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .geluTanh) }
+        case .geluErf: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .geluErf) }
+        }
+    }
+
+    @inline(__always) static func rows(_ out: UnsafeMutablePointer<Float>, _ rows: Int, _ n: Int,
+                                       _ bias: UnsafePointer<Float>?, _ pool: ThreadPool, _ f: (F8) -> F8) {
+        Parallelism.rows(rows, elementsPerRow: n, pool) { range in
+            for r in range {
+                let row = out + r * n
+                if let bias {
+                    RowOps.zip(row, bias, row, n) { x, b in f(x + b) }
+                } else {
+                    RowOps.map(row, row, n, f)
+                }
+            }
+        }
+    }
+}
+
+/// `linear` on OpenBLAS: `sgemm` for several rows, `sgemv` for one; `io` weights ([K, N],
+/// no transpose) or `oi` ([N, K], transposed). `f32` weights are used straight from the model
+/// file; `f16` / `bf16` are widened once, here, into memory the kernel owns.
+struct BLASLinear: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let weight: PreparedFloats
+    let k: Int
+    let n: Int
+    /// `oi` layout: the weight is `[N, K]`.
+    let transposed: Bool
+    let bias: PreparedFloats?
+    let runtimeBiasIndex: Int?
+    let epilogue: Epilogue
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(2, atMost: 3)
+        label = NodeLabel(request.node)
+        guard let operands = FloatOperands(request) else { return nil }
+        guard let w = operands.prepared[1] else {
+            throw label.error("the weight (input 1) must be a tensor of the model file")
+        }
+        guard w.shape.rank == 2 else { throw label.error("weight must be 2-D, got \(w.shape)") }
+        let layout = request.string("w_layout") ?? "io"
+        guard request.node.attrs["w_layout"] == nil || request.string("w_layout") != nil,
+              layout == "io" || layout == "oi" else {
+            throw label.error("w_layout must be \"io\" or \"oi\", got \(request.node.attrs["w_layout"].map { "\($0)" } ?? "?")")
+        }
+        transposed = layout == "oi"
+        k = transposed ? w.shape[1] : w.shape[0]
+        n = transposed ? w.shape[0] : w.shape[1]
+        guard OpenBLAS.fits(k, n, 1) else { throw label.error("weight \(w.shape) is too large for 32-bit BLAS sizes") }
+        weight = w
+        if request.hasInput(2) {
+            if let b = operands.prepared[2] {
+                guard b.shape.elementCount == n else { throw label.error("bias has shape \(b.shape), expected [\(n)]") }
+                bias = b
+                runtimeBiasIndex = nil
+            } else {
+                bias = nil
+                runtimeBiasIndex = 2
+            }
+        } else {
+            bias = nil
+            runtimeBiasIndex = nil
+        }
+        epilogue = Epilogue(activation: try LinearActivation(request))
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let x = try operands.input(0, inputs)
+        guard x.shape.rank >= 1, x.shape.last == k else {
+            throw label.error("x is \(x.shape) but the weight expects \(k) input features")
+        }
+        var biasPointer = bias?.base
+        if let index = runtimeBiasIndex {
+            let b = try operands.input(index, inputs)
+            guard b.count == n else { throw label.error("bias has shape \(b.shape), expected [\(n)]") }
+            biasPointer = b.pointer
+        }
+        let out = try operands.output(outputs, expected: ShapeChecks.replacingLast(x.shape, with: n))
+        let rows = ShapeChecks.leadingCount(x.shape)
+        guard rows > 0, n > 0 else { return }
+        guard OpenBLAS.fits(rows, n, k) else { throw label.error("x \(x.shape) is too large for 32-bit BLAS sizes") }
+        if k == 0 {
+            out.update(repeating: 0, count: rows * n)
+        } else {
+            OpenBLAS.product(m: rows, n: n, k: k, a: x.pointer, lda: k, b: weight.base,
+                             transposeB: transposed, c: out, ldc: n)
+        }
+        epilogue.apply(out, rows: rows, n: n, bias: biasPointer, pool: context.pool)
+    }
+}
+
+/// `matmul` on OpenBLAS: one `sgemm` (or `sgemv` for a single row) per batch entry.
+struct BLASMatmul: Kernel {
+    let label: NodeLabel
+    let operands: FloatOperands
+    let transposeB: Bool
+
+    init?(_ request: KernelRequest) throws {
+        try request.requireInputs(2, atMost: 2)
+        label = NodeLabel(request.node)
+        let t = try request.int("transpose_b", default: 0)
+        guard t == 0 || t == 1 else { throw label.error("transpose_b must be 0 or 1, got \(t)") }
+        transposeB = t == 1
+        guard let operands = FloatOperands(request) else { return nil }
+        self.operands = operands
+    }
+
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+        let a = try operands.input(0, inputs), b = try operands.input(1, inputs)
+        let g = try MatmulGeometry(a: a.shape, b: b.shape, transposeB: transposeB, label)
+        let out = try operands.output(outputs, expected: g.outputShape)
+        guard g.m > 0, g.n > 0 else { return }
+        guard OpenBLAS.fits(g.m, g.n, g.k) else { throw label.error("a \(a.shape) is too large for 32-bit BLAS sizes") }
+        for batch in 0..<g.batches {
+            let c = out + batch * g.m * g.n
+            if g.k == 0 {
+                c.update(repeating: 0, count: g.m * g.n)
+                continue
+            }
+            OpenBLAS.product(m: g.m, n: g.n, k: g.k, a: a.pointer + batch * g.m * g.k, lda: g.k,
+                             b: b.pointer + batch * g.k * g.n, transposeB: transposeB, c: c, ldc: g.n)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module BLASBackend: see docs/ for what it holds.

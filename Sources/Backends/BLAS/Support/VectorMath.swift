@@ -1,0 +1,93 @@
+import NaiveBackend
+
+/// Eight floats: one AVX2 register (the package builds with `-target-cpu haswell`).
+typealias F8 = SIMD8<Float>
+
+/// Vectorised transcendental functions and activations, eight lanes at a time.
+///
+/// Accuracy (measured against `ReferenceMath` in BackendTests): `exp` ~2 ulp (Cephes
+/// polynomial), `tanh` ~3 ulp, `sigmoid`-based GELUs ~3 ulp relative; `erf` uses Abramowitz &
+/// Stegun 7.1.26 (|error| <= 1.5e-7 absolute, as PyTorch's vectorised CPU `erf`).
+enum VectorMath {
+    @inline(__always) static func splat(_ v: Float) -> F8 { F8(repeating: v) }
+
+    /// `e^x`: range reduction to `x = n·ln2 + r`, degree-6 polynomial for `e^r`, exponent bits for `2^n`.
+    @inline(__always) static func exp(_ x: F8) -> F8 {
+        var x = x.clamped(lowerBound: splat(-88.3762626647949), upperBound: splat(88.3762626647949))
+        let fx = x.addingProduct(x, splat(0.44269504088896341)).addingProduct(splat(1), splat(0.5)).rounded(.down)
+        // fx = floor(x·log2(e) + 0.5); written as x + x·(log2e - 1) + 0.5 to stay in FMAs.
+        x = x.addingProduct(fx, splat(-0.693359375))
+        x = x.addingProduct(fx, splat(2.12194440e-4))
+        let z = x * x
+        var y = splat(1.9875691500e-4)
+        y = splat(1.3981999507e-3).addingProduct(y, x)
+        y = splat(8.3334519073e-3).addingProduct(y, x)
+        y = splat(4.1665795894e-2).addingProduct(y, x)
+        y = splat(1.6666665459e-1).addingProduct(y, x)
+        y = splat(5.0000001201e-1).addingProduct(y, x)
+        y = (x + splat(1)).addingProduct(y, z)
+        // 2^fx: fx + (1.5·2^23 + 127) puts fx + 127 in the low mantissa bits; shift it into the exponent.
+        let biased = unsafeBitCast(fx + splat(12582912 + 127), to: SIMD8<UInt32>.self)
+        let pow2 = unsafeBitCast(biased &<< 23, to: F8.self)
+        return y * pow2
+    }
+
+    @inline(__always) static func magnitude(_ x: F8) -> F8 {
+        unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & SIMD8(repeating: 0x7fff_ffff), to: F8.self)
+    }
+
+    /// `magnitude` with the sign of `sign`.
+    @inline(__always) static func copySign(_ magnitude: F8, _ sign: F8) -> F8 {
+        let s = unsafeBitCast(sign, to: SIMD8<UInt32>.self) & SIMD8(repeating: 0x8000_0000)
+        return unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<UInt32>.self) | s, to: F8.self)
+    }
+
+    /// `tanh`: Cephes' odd polynomial below |x| = 0.625, `1 - 2/(e^{2|x|} + 1)` above.
+    @inline(__always) static func tanh(_ x: F8) -> F8 {
+        let ax = magnitude(x)
+        let e = exp(ax + ax)
+        let large = copySign(splat(1) - splat(2) / (e + splat(1)), x)
+        let z = x * x
+        var p = splat(-5.70498872745e-3)
+        p = splat(2.06390887954e-2).addingProduct(p, z)
+        p = splat(-5.37397155531e-2).addingProduct(p, z)
+        p = splat(1.33314422036e-1).addingProduct(p, z)
+        p = splat(-3.33332819422e-1).addingProduct(p, z)
+        let small = x.addingProduct(x * z, p)
+        return large.replacing(with: small, where: ax .< splat(0.625))
+    }
+
+    /// `erf` (Abramowitz & Stegun 7.1.26).
+    @inline(__always) static func erf(_ x: F8) -> F8 {
+        let ax = magnitude(x)
+        let t = splat(1) / splat(1).addingProduct(ax, splat(0.3275911))
+        var p = splat(1.061405429)
+        p = splat(-1.453152027).addingProduct(p, t)
+        p = splat(1.421413741).addingProduct(p, t)
+        p = splat(-0.284496736).addingProduct(p, t)
+        p = splat(0.254829592).addingProduct(p, t)
+        let y = splat(1) - p * t * exp(-(ax * ax))
+        return copySign(y, x)
+    }
+
+    /// `x / (1 + e^{-a·x})` = `x · sigmoid(a·x)`.
+    @inline(__always) static func xSigmoid(_ x: F8, _ a: Float) -> F8 {
+        x / (splat(1) + exp(x * splat(-a)))
+    }
+
+    /// One activation over eight lanes. `gelu_tanh` uses `0.5x(1 + tanh(u)) = x·sigmoid(2u)`,
+    /// which has no cancellation for negative `x`.
+    @inline(__always) static func activate(_ x: F8, _ activation: LinearActivation) -> F8 {
+        switch activation {
+        case .none: return x
+        case .relu: return x.replacing(with: splat(0), where: x .< splat(0))
+        case .tanh: return tanh(x)
+        case .quickGelu: return xSigmoid(x, 1.702)
+        case .geluTanh:
+            let u = x.addingProduct(x * x * x, splat(0.044715)) * splat(0.7978845608028654)
+            return x / (splat(1) + exp(u * splat(-2)))
+        case .geluErf:
+            return splat(0.5) * x * (splat(1) + erf(x * splat(0.7071067811865476)))
+        }
+    }
+}
