@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The read-only memory map behind a ModelFile. The only place that calls open/mmap.
+
+/// A whole file mapped `PROT_READ, MAP_PRIVATE`, unmapped at deinit.
+final class MemoryMap: @unchecked Sendable {
+    /// Never written after init; the mapping is read-only.
+    let bytes: UnsafeRawBufferPointer
+
+    init(path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let e = errno
+            if e == ENOENT || e == ENOTDIR { throw ModelFileError.notFound(path: path) }
+            throw ModelFileError.cannotOpen(path: path, reason: String(cString: strerror(e)))
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw ModelFileError.isDirectory(path: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ModelFileError.cannotOpen(path: path, reason: "not a regular file")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ModelFileError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        // Size from the descriptor we map, not from the earlier stat (the path may have been replaced).
+        guard fstat(fd, &st) == 0 else { throw ModelFileError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(st.st_size)
+        guard size > 0 else { throw ModelFileError.emptyFile(path: path) }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw ModelFileError.cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(p), count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
