@@ -13,5 +13,7 @@ struct ClipCapCtl: ParsableCommand {
 /// Every subcommand, one type per file (`<Name>Command.swift`). Add yours to this list.
 enum Commands {
     static let all: [ParsableCommand.Type] = [
+        CaptionCommand.self,
+        BackendsCommand.self,
     ]
 }

@@ -107,3 +107,11 @@ public struct CaptionResult: Sendable {
     public var timings: PhaseTimings
     public var intermediates: Intermediates?
 }
+
+/// What `CaptionModel.teacherForcedLogits` returns.
+public struct ForcedRun: Sendable {
+    public var imageEmbedding: [Float]
+    public var prefixEmbeddings: [Float]
+    /// Raw logits: row 0 after the prefix, row i after forced token i-1.
+    public var logits: [[Float]]
+}

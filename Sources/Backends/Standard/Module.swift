@@ -1,1 +1,0 @@
-// Module ClipCap: see docs/ for what it holds.

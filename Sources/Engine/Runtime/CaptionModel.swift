@@ -1,0 +1,171 @@
+import CCMFormat
+import Foundation
+import ImageIO
+import Tokenizers
+
+/// A loaded captioning model: the mapped file, its tokenizer, and its four graphs compiled for
+/// one backend. Thread-safe: any number of threads may caption with one model at once (each call
+/// borrows its own session: arena, KV cache and scratch).
+public final class CaptionModel: Sendable {
+    /// The model file's path.
+    public let path: String
+    /// The opened model file (metadata, tensors, graphs).
+    public let file: ModelFile
+    /// Pipeline settings read from the metadata.
+    public let config: PipelineConfig
+    /// The tokenizer stored in the file.
+    public let tokenizer: any TextTokenizer
+    /// The backend chosen at load.
+    public let backend: any Backend
+    /// Load options in force.
+    public let options: LoadOptions
+    /// KV-cache capacity per candidate (prefix + maxTokens + 1, at most the model's context).
+    public let maxContext: Int
+
+    let imageEncoder: CompiledGraph
+    let mapper: CompiledGraph
+    let tokenEmbedding: CompiledGraph
+    let decoder: CompiledGraph
+    private let sessions = SessionPool()
+
+    /// Opens `path`, compiles its graphs for `options.backend` (falling back per node to `naive`).
+    public static func load(path: String, options: LoadOptions = LoadOptions()) throws -> CaptionModel {
+        try CaptionModel(path: path, options: options)
+    }
+
+    private init(path: String, options: LoadOptions) throws {
+        self.path = path
+        self.options = options
+        let registry = BackendRegistry.shared
+        guard let backend = registry.backend(named: options.backend) else {
+            throw ExecutorError.unknownBackend(name: options.backend, available: registry.all.map(\.name))
+        }
+        let availability = backend.availability
+        guard availability.available else { throw ExecutorError.backendUnavailable(name: backend.name, reason: availability.reason) }
+        guard let naive = registry.backend(named: "naive") else {
+            throw ExecutorError.unknownBackend(name: "naive", available: registry.all.map(\.name))
+        }
+        backend.setThreads(options.threads)
+        self.backend = backend
+
+        var openOptions = OpenOptions()
+        openOptions.verifyTensorChecksumsOnFirstUse = options.verifyChecksums
+        let file = try ModelFile.open(path: path, options: openOptions)
+        self.file = file
+        let config = try PipelineConfig(metadata: file.metadata, file: path)
+        self.config = config
+        guard let spec = file.tokenizer else {
+            throw ExecutorError.badMetadata(file: path, key: "tokenizer", detail: "section is missing: the model cannot turn tokens into text")
+        }
+        self.tokenizer = try TokenizerFactory.make(spec)
+        maxContext = min(config.maxContext, config.prefixLength + options.maxTokens + 1)
+
+        let weights = WeightCache(file: file)
+        func compile(_ name: String, _ worst: SymbolBindings) throws -> CompiledGraph {
+            guard let g = file.graph(named: name) else { throw ExecutorError.missingGraph(file: path, graph: name) }
+            return try CompiledGraph(graph: g, file: file, weights: weights, backend: backend, fallback: naive, worstCase: worst)
+        }
+        let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: maxContext)
+        imageEncoder = try compile("image_encoder", single)
+        mapper = try compile("mapper", single)
+        tokenEmbedding = try compile("token_embedding", SymbolBindings(B: options.maxBatch, T: 1, nPast: 0, maxCtx: maxContext))
+        decoder = try compile("decoder", SymbolBindings(B: options.maxBatch, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
+    }
+
+    /// Nodes that run on the fallback backend because the chosen one lacks them.
+    public var fallbacks: [(graph: String, node: String, op: String, backend: String)] {
+        [imageEncoder, mapper, tokenEmbedding, decoder].flatMap { g in g.fallbacks.map { (g.name, $0.node, $0.op, $0.backend) } }
+    }
+
+    /// Which backend runs each op, and how many nodes: `[(op, backend, count)]`.
+    public var kernelAssignment: [(graph: String, op: String, backend: String, fallback: Bool, count: Int)] {
+        var out: [(String, String, String, Bool, Int)] = []
+        for g in [imageEncoder, mapper, tokenEmbedding, decoder] {
+            var counts: [String: (String, Bool, Int)] = [:]
+            var order: [String] = []
+            for n in g.nodes {
+                let key = n.node.op + "|" + n.backendName
+                if counts[key] == nil { order.append(key); counts[key] = (n.backendName, n.isFallback, 0) }
+                counts[key]!.2 += 1
+            }
+            for key in order {
+                let op = String(key.split(separator: "|")[0])
+                out.append((g.name, op, counts[key]!.0, counts[key]!.1, counts[key]!.2))
+            }
+        }
+        return out
+    }
+
+    /// Captions the image file at `imagePath`.
+    public func caption(imageAt imagePath: String, options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let t = profiler?.beginPhase("image_decode")
+        let image = try ImageDecoder.decode(path: imagePath)
+        if let t { profiler?.endPhase("image_decode", start: t) }
+        let decoded = DispatchTime.now().uptimeNanoseconds
+        var result = try caption(image: image, options: options, profiler: profiler)
+        result.timings.decodeImage = Double(decoded - start) / 1e6
+        result.timings.total += result.timings.decodeImage
+        return result
+    }
+
+    /// Captions an encoded image (JPEG or PNG bytes).
+    public func caption(encodedImage: [UInt8], name: String = "<memory>", options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let image = try ImageDecoder.decode(data: encodedImage, name: name)
+        let decoded = DispatchTime.now().uptimeNanoseconds
+        var result = try caption(image: image, options: options, profiler: profiler)
+        result.timings.decodeImage = Double(decoded - start) / 1e6
+        result.timings.total += result.timings.decodeImage
+        return result
+    }
+
+    /// Runs the model on `image` while forcing the decoder to read `tokens` (teacher forcing), and
+    /// returns the image embedding, the prefix and the raw logits at every position: for comparing
+    /// two models (e.g. float and int8) along the same token path.
+    public func teacherForcedLogits(image: RGBImage, tokens: [Int]) throws -> ForcedRun {
+        let session = try sessions.take { try CaptionSession(model: self) }
+        defer { sessions.give(session) }
+        return try session.teacherForced(image: image, tokens: tokens)
+    }
+
+    /// Captions an RGB pixel buffer.
+    public func caption(image: RGBImage, options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
+        let session = try sessions.take { try CaptionSession(model: self) }
+        defer { sessions.give(session) }
+        return try session.caption(image: image, options: options, profiler: profiler)
+    }
+}
+
+/// Sessions are expensive to build (arenas, KV cache) and cheap to reuse.
+final class SessionPool: @unchecked Sendable {
+    private var idle: [CaptionSession] = []
+    private let lock = NSLock()
+
+    func take(_ make: () throws -> CaptionSession) throws -> CaptionSession {
+        lock.lock()
+        if let s = idle.popLast() { lock.unlock(); return s }
+        lock.unlock()
+        return try make()
+    }
+
+    func give(_ s: CaptionSession) {
+        lock.lock(); defer { lock.unlock() }
+        idle.append(s)
+    }
+}
+
+/// Builds the runtime tokenizer from the file's tokenizer section.
+enum TokenizerFactory {
+    static func make(_ spec: TokenizerSpec) throws -> any TextTokenizer {
+        switch spec.kind {
+        case "wordpiece":
+            return try WordPieceTokenizer(vocabulary: spec.vocab,
+                                          doLowerCase: spec.options["do_lower_case"]?.boolValue ?? true)
+        case "bpe":
+            throw ExecutorError.badMetadata(file: "-", key: "tokenizer.kind", detail: "bpe pending")
+        default:
+            throw ExecutorError.badMetadata(file: "-", key: "tokenizer.kind", detail: "'\(spec.kind)' is not a known tokenizer (wordpiece, bpe)")
+        }
+    }
+}

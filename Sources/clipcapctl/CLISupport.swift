@@ -1,0 +1,122 @@
+import Foundation
+
+/// A one-line error for the user; `clipcapctl` prints it to stderr and exits non-zero.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Writes to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+}
+
+/// Whether stderr is a terminal (progress is drawn only then).
+var stderrIsTerminal: Bool { isatty(2) != 0 }
+
+/// A progress line on stderr, redrawn in place; silent when stderr is not a terminal.
+final class ProgressLine: @unchecked Sendable {
+    private let total: Int
+    private let label: String
+    private let enabled: Bool
+    private var done = 0
+    private let lock = NSLock()
+    private var lastDraw = Date.distantPast
+
+    init(total: Int, label: String, enabled: Bool = stderrIsTerminal) {
+        self.total = total
+        self.label = label
+        self.enabled = enabled && total > 1
+    }
+
+    func advance(_ n: Int = 1) {
+        lock.lock(); defer { lock.unlock() }
+        done += n
+        guard enabled else { return }
+        let now = Date()
+        if done < total && now.timeIntervalSince(lastDraw) < 0.1 { return }
+        lastDraw = now
+        let width = 30
+        let filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        FileHandle.standardError.write("\r\(label) [\(bar)] \(done)/\(total)".data(using: .utf8)!)
+        if done >= total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if enabled && done < total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+    }
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same folder, fsync, rename.
+/// An existing file under `path` is untouched if anything fails.
+func writeFileAtomically(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let dir = url.deletingLastPathComponent().path
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+        throw CLIError("\(path) is a folder; give a file name to write to")
+    }
+    let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    guard FileManager.default.createFile(atPath: tmp, contents: nil) else {
+        throw CLIError("cannot write in \(dir): check that the folder exists and is writable")
+    }
+    do {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+        try handle.close()
+        guard rename(tmp, path) == 0 else { throw CLIError("cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
+    } catch {
+        unlink(tmp)
+        throw error
+    }
+}
+
+/// A float32 `.npy` file (format 1.0), as `numpy.load` reads it.
+func npyData(_ values: [Float], shape: [Int]) -> Data {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+    let unpadded = 10 + header.utf8.count + 1
+    header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+    var data = Data([0x93])
+    data.append("NUMPY".data(using: .ascii)!)
+    data.append(contentsOf: [1, 0])
+    let len = UInt16(header.utf8.count)
+    data.append(contentsOf: [UInt8(len & 0xff), UInt8(len >> 8)])
+    data.append(header.data(using: .ascii)!)
+    values.withUnsafeBytes { data.append(contentsOf: $0) }
+    return data
+}
+
+/// JSON text for a value built from dictionaries, arrays, strings and numbers, keys sorted.
+func jsonLine(_ object: Any) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+          let text = String(data: data, encoding: .utf8) else { return "{}" }
+    return text
+}
+
+/// Image files under the given paths: files as given, folders walked (sorted, .jpg/.jpeg/.png).
+func collectImages(_ paths: [String]) throws -> [String] {
+    var out: [String] = []
+    let fm = FileManager.default
+    for p in paths {
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: p, isDirectory: &isDir) else {
+            throw CLIError("\(p): no such file or folder")
+        }
+        if isDir.boolValue {
+            guard let walker = fm.enumerator(atPath: p) else { throw CLIError("\(p): cannot read the folder") }
+            var found: [String] = []
+            while let rel = walker.nextObject() as? String {
+                let ext = (rel as NSString).pathExtension.lowercased()
+                if ["jpg", "jpeg", "png"].contains(ext) { found.append((p as NSString).appendingPathComponent(rel)) }
+            }
+            out.append(contentsOf: found.sorted())
+        } else {
+            out.append(p)
+        }
+    }
+    return out
+}

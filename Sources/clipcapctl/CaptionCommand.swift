@@ -1,0 +1,223 @@
+import ArgumentParser
+import ClipCap
+import Foundation
+
+/// `clipcapctl caption`: caption images with a model, on a chosen backend.
+struct CaptionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caption",
+        abstract: "Caption images (files or folders of .jpg/.png) with a .ccm model.",
+        discussion: "Default output: one line per image, file<TAB>caption[<TAB>caption...]. --json: one JSON object per line.")
+
+    @Argument(help: "Image files or folders.")
+    var images: [String]
+
+    @Option(name: .long, help: "The model file (.ccm).")
+    var model: String
+
+    @Option(name: .long, help: "Backend: naive, blas, int8, or any registered plugin.")
+    var backend: String = "blas"
+
+    @Option(name: .long, help: "Threads for our kernels and OpenBLAS (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Decoding: greedy, beam or sample.")
+    var decode: String = "greedy"
+
+    @Option(name: .long, help: "Beams for --decode beam.")
+    var beams: Int = 5
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (sample).")
+    var topP: Double = 1.0
+
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (sample; 0 = off).")
+    var topK: Int = 0
+
+    @Option(name: .long, help: "Sampling temperature.")
+    var temperature: Double = 1.0
+
+    @Option(name: .long, help: "Candidates per image (samples, or best beams).")
+    var num: Int = 1
+
+    @Option(name: .long, help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens per caption.")
+    var maxTokens: Int = 30
+
+    @Option(name: .long, help: "Images captioned at once, each with its own session.")
+    var jobs: Int = 1
+
+    @Flag(name: .long, help: "One JSON object per line: file, captions, token ids, scores, timings.")
+    var json = false
+
+    @Option(name: .long, help: "Write pixel_values.npy, image_embedding.npy, prefix_embeddings.npy and (greedy) logits.npy for the first image into this folder.")
+    var dump: String?
+
+    @Flag(name: .long, help: "Verify every tensor checksum on first use.")
+    var verifyChecksums = false
+
+    @Flag(name: .long, help: "Print which backend runs each op (and fallbacks) to stderr.")
+    var verbose = false
+
+    func validate() throws {
+        guard ["greedy", "beam", "sample"].contains(decode) else { throw ValidationError("--decode must be greedy, beam or sample") }
+        guard num >= 1, beams >= 1, maxTokens >= 1, jobs >= 1 else { throw ValidationError("--num, --beams, --max-tokens and --jobs must be at least 1") }
+        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if decode == "beam" && num > beams { throw ValidationError("--num (\(num)) cannot exceed --beams (\(beams))") }
+    }
+
+    func run() throws {
+        let files = try collectImages(images)
+        guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
+        let totalThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let batch = decode == "beam" ? beams : (decode == "sample" ? num : 1)
+        let options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
+                                  maxBatch: max(batch, 1), maxTokens: maxTokens)
+        let model = try ClipCap.loadModel(path: model, options: options)
+        if verbose { reportKernels(model) }
+
+        var decoding = DecodingOptions()
+        switch decode {
+        case "beam": decoding.strategy = .beam(width: beams)
+        case "sample": decoding.strategy = .sample
+        default: decoding.strategy = .greedy
+        }
+        decoding.numCandidates = num
+        decoding.topP = topP
+        decoding.topK = topK
+        decoding.temperature = temperature
+        decoding.seed = seed
+        decoding.maxTokens = maxTokens
+
+        let progress = ProgressLine(total: files.count, label: "captioning")
+        let results = ResultSlots(count: files.count)
+        let printer = OrderedPrinter(count: files.count) { index in
+            self.render(file: files[index], outcome: results[index])
+        }
+        let dumpFirst = dump
+        let work: @Sendable (Int) -> Void = { index in
+            var opts = decoding
+            opts.captureIntermediates = (index == 0 && dumpFirst != nil)
+            let outcome: Result<CaptionResult, Error>
+            do { outcome = .success(try model.caption(imageAt: files[index], options: opts)) } catch { outcome = .failure(error) }
+            results[index] = outcome
+            progress.advance()
+            printer.ready(index)
+        }
+        if jobs == 1 {
+            for i in 0..<files.count { work(i) }
+        } else {
+            let next = AtomicCounter()
+            let group = DispatchGroup()
+            for _ in 0..<min(jobs, files.count) {
+                DispatchQueue.global().async(group: group) {
+                    while true {
+                        let i = next.increment()
+                        if i >= files.count { return }
+                        work(i)
+                    }
+                }
+            }
+            group.wait()
+        }
+        progress.finish()
+
+        if let dump, case .success(let first)? = results[0], let inter = first.intermediates {
+            try writeDump(inter, to: dump)
+        }
+        let failures = (0..<files.count).filter { if case .failure? = results[$0] { return true }; return false }.count
+        if failures > 0 {
+            throw CLIError("\(failures) of \(files.count) images could not be captioned (see the messages above)")
+        }
+    }
+
+    private func render(file: String, outcome: Result<CaptionResult, Error>?) {
+        guard let outcome else { return }
+        switch outcome {
+        case .success(let r):
+            if json {
+                let t = r.timings
+                let object: [String: Any] = [
+                    "file": file,
+                    "captions": r.captions.map(\.text),
+                    "token_ids": r.captions.map(\.tokenIDs),
+                    "scores": r.captions.map(\.score),
+                    "timings_ms": ["decode_image": t.decodeImage, "preprocess": t.preprocess, "image_encoder": t.imageEncoder,
+                                   "mapper": t.mapper, "prefill": t.prefill, "decode": t.decode,
+                                   "decode_steps": t.decodeSteps, "ms_per_token": t.msPerToken, "total": t.total],
+                    "backend": backend,
+                ]
+                print(jsonLine(object))
+            } else {
+                print(([file] + r.captions.map(\.text)).joined(separator: "\t"))
+            }
+        case .failure(let error):
+            if json { print(jsonLine(["file": file, "error": "\(error)"])) }
+            printError("error: \(file): \(error)")
+        }
+        fflush(stdout)
+    }
+
+    private func writeDump(_ inter: Intermediates, to dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let s = inter.imageSize
+        try writeFileAtomically(npyData(inter.pixelValues, shape: [1, 3, s, s]), to: dir + "/pixel_values.npy")
+        try writeFileAtomically(npyData(inter.imageEmbedding, shape: [1, inter.imageEmbedding.count]), to: dir + "/image_embedding.npy")
+        let p = inter.prefixLength
+        try writeFileAtomically(npyData(inter.prefixEmbeddings, shape: [1, p, inter.prefixEmbeddings.count / max(p, 1)]), to: dir + "/prefix_embeddings.npy")
+        if !inter.logits.isEmpty {
+            try writeFileAtomically(npyData(inter.logits.flatMap { $0 }, shape: [inter.logits.count, inter.logits[0].count]), to: dir + "/logits.npy")
+        }
+    }
+
+    private func reportKernels(_ model: CaptionModel) {
+        printError("backend \(model.backend.name), \(model.options.threads) thread(s)")
+        for row in model.kernelAssignment {
+            printError("  \(row.graph): \(row.op) x\(row.count) -> \(row.backend)\(row.fallback ? " (fallback: \(model.backend.name) lacks it)" : "")")
+        }
+    }
+}
+
+/// Results by index, filled from several threads.
+final class ResultSlots: @unchecked Sendable {
+    private var slots: [Result<CaptionResult, Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    subscript(i: Int) -> Result<CaptionResult, Error>? {
+        get { lock.lock(); defer { lock.unlock() }; return slots[i] }
+        set { lock.lock(); slots[i] = newValue; lock.unlock() }
+    }
+}
+
+/// Prints results in input order as soon as each one and all before it are ready.
+final class OrderedPrinter: @unchecked Sendable {
+    private var ready: [Bool]
+    private var nextToPrint = 0
+    private let lock = NSLock()
+    private let emit: (Int) -> Void
+    init(count: Int, emit: @escaping (Int) -> Void) {
+        ready = Array(repeating: false, count: count)
+        self.emit = emit
+    }
+    func ready(_ i: Int) {
+        lock.lock(); defer { lock.unlock() }
+        ready[i] = true
+        while nextToPrint < ready.count && ready[nextToPrint] {
+            emit(nextToPrint)
+            nextToPrint += 1
+        }
+    }
+}
+
+/// A counter shared by worker threads.
+final class AtomicCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func increment() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
+}
