@@ -53,7 +53,7 @@ let package = Package(
                 swiftSettings: fastSwift),
         .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "NaiveBackend"], path: "Sources/Backends/BLAS",
                 swiftSettings: fastSwift),
-        .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels"], path: "Sources/Backends/Int8",
+        .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels", "BLASBackend", "NaiveBackend"], path: "Sources/Backends/Int8",
                 swiftSettings: fastSwift),
         .target(name: "ClipCap", dependencies: ["Engine", "NaiveBackend", "BLASBackend", "Int8Backend"],
                 path: "Sources/Backends/Standard", swiftSettings: fastSwift),
@@ -74,5 +74,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
                     path: "Tests/ConverterTests"),
+        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "Engine", "CCMFormat", "ModelConverter", "CInt8Kernels"],
+                    path: "Tests/Int8Tests"),
     ]
 )

@@ -1,1 +1,61 @@
 #pragma once
+// AVX2 int8 micro-kernels for clipcap's `linear_i8` (docs/INT8.md).
+//
+// Swift's SIMD integer types cannot reach vpmaddubsw / vpmaddwd (they spill per element), so
+// the inner loops live here. Every function only reads its inputs and writes its outputs; no
+// global state, safe to call from several threads on disjoint output ranges.
+//
+// Exactness: weights and activations are symmetric int8 in [-127, 127]. The products use the
+// ggml sign trick: vpmaddubsw(|x| as u8, sign(w, x) as s8). Each 16-bit pair sum is at most
+// 2 * 127 * 127 = 32258 < 32767, so vpmaddubsw never saturates; vpmaddwd then widens to int32.
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Activation applied in the epilogue (same formulas as docs/OPS.md).
+enum ci8_activation {
+    CI8_ACT_NONE = 0,
+    CI8_ACT_GELU_TANH = 1,
+    CI8_ACT_GELU_ERF = 2,
+    CI8_ACT_QUICK_GELU = 3,
+    CI8_ACT_TANH = 4,
+    CI8_ACT_RELU = 5,
+};
+
+/// 1 when this CPU executes AVX2 (the kernels below need it), else 0.
+int ci8_cpu_has_avx2(void);
+
+/// Symmetric quantization of `m` rows of `k` floats: for each group of `group` consecutive
+/// elements of a row (group = k for one scale per row), scale = max|x| / 127 and
+/// q = round(x / scale) in [-127, 127]. `q` is [m, k]; `scales` is [m, ceil(k / group)].
+/// An all-zero group gets scale 0 and q = 0.
+void ci8_quantize_rows(const float *x, int64_t m, int64_t k, int64_t group,
+                       int8_t *q, float *scales);
+
+/// out[r, n] = act(sx[r] * sw[n] * sum_k xq[r, k] * w[n, k] + bias[n]) for rows r in [0, m)
+/// and output channels n in [n0, n1). `w` is [N, k] row-major (straight from the model file),
+/// `sw` per-channel weight scales [N], `sx` per-row activation scales [m], `bias` [N] or NULL.
+/// `out` has row stride `ldo`.
+void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,
+                            const int8_t *w, const float *sw, const float *bias,
+                            int64_t n0, int64_t n1, int activation, float *out, int64_t ldo);
+
+/// Block-wise variant: scales per `block` consecutive elements of k on both sides.
+/// `sx` is [m, nb], `sw` is [N, nb] with nb = ceil(k / block); `block` must be a multiple of 32.
+void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, int64_t block,
+                      const int8_t *w, const float *sw, const float *bias,
+                      int64_t n0, int64_t n1, int activation, float *out, int64_t ldo);
+
+/// Exact int32 dot product of two int8 vectors of length k with the same AVX2 path the linear
+/// kernels use (for tests of the saturation worst case).
+int32_t ci8_dot(const int8_t *a, const int8_t *b, int64_t k);
+
+/// Applies `activation` to `count` floats in place (the epilogue, exposed for tests).
+void ci8_apply_activation(float *values, int64_t count, int activation);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,79 @@
+import BLASBackend
+import CCMFormat
+import CInt8Kernels
+import Engine
+import NaiveBackend
+
+/// The SIMD int8 backend: `linear_i8` on AVX2 micro-kernels (activations quantized per row on
+/// the fly, int32 accumulation with `vpmaddubsw` and the sign trick, scales applied in the
+/// epilogue) and `gather` on int8 tables. Every other operator is delegated to the BLAS
+/// backend's kernels, or to the naive backend when BLAS declines, so an int8 model runs without
+/// silent executor fallbacks. See docs/INT8.md.
+public final class Int8Backend: Backend {
+    public let name = "int8"
+    public let summary = "AVX2 int8 linear_i8 (vpmaddubsw + sign trick, per-row activation quantization); other ops via blas"
+
+    /// Float operators go to these, in order.
+    private let delegates: [any Backend]
+
+    public init() {
+        delegates = [BLASBackend(), NaiveBackend()]
+    }
+
+    /// Adds an `Int8Backend` to `BackendRegistry.shared`.
+    public static func register() {
+        BackendRegistry.shared.register(Int8Backend())
+    }
+
+    /// Available when the CPU executes AVX2 and FMA (checked at run time with cpuid).
+    public var availability: (available: Bool, reason: String) {
+        Int8CPU.hasAVX2 ? (true, "AVX2 present") : (false, "this CPU lacks AVX2/FMA, which the int8 kernels need; use --backend blas")
+    }
+
+    public var capabilities: [OpCapability] {
+        var list = [
+            OpCapability(op: "linear_i8", weightTypes: [.i8],
+                         note: "AVX2 vpmaddubsw+sign trick; per_channel (per-row x) or block (per-block x); weights from the mmap"),
+            OpCapability(op: "gather", weightTypes: [.i8], note: "int8 tables dequantized per row read"),
+        ]
+        let own = Set(list.map(\.op))
+        if let blas = delegates.first {
+            for c in blas.capabilities where !own.contains(c.op) || c.op == "gather" {
+                list.append(OpCapability(op: c.op, weightTypes: c.weightTypes, note: "via blas: " + c.note))
+            }
+        }
+        return list
+    }
+
+    public func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
+        if Int8CPU.hasAVX2 {
+            switch request.node.op {
+            case "linear_i8":
+                if let kernel = try Int8Linear(request) { return kernel }
+            case "gather":
+                if let kernel = try Int8Gather(request) { return kernel }
+            default:
+                break
+            }
+        }
+        for delegate in delegates {
+            if let kernel = try delegate.makeKernel(for: request) { return kernel }
+        }
+        return nil
+    }
+
+    /// Passes the thread count to the delegates (OpenBLAS); the int8 kernels use the session pool.
+    public func setThreads(_ count: Int) {
+        for delegate in delegates { delegate.setThreads(count) }
+    }
+}
+
+/// Registers the int8 backend with `BackendRegistry.shared`.
+public func registerInt8Backend() {
+    Int8Backend.register()
+}
+
+/// The runtime CPU check, done once.
+enum Int8CPU {
+    static let hasAVX2: Bool = ci8_cpu_has_avx2() != 0
+}

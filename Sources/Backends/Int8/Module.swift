@@ -1,1 +1,0 @@
-// Module Int8Backend: see docs/ for what it holds.
