@@ -1,1 +1,0 @@
-// Module Tokenizers: see docs/ for what it holds.
