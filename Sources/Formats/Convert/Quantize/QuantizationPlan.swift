@@ -1,0 +1,112 @@
+import CCMFormat
+
+/// Which nodes of a model become int8 and which tensors the output holds: decided from the
+/// graphs and the tensor table alone, before any weight is read.
+struct QuantizationPlan {
+    /// One int8 tensor to write: a float source weight in a given orientation.
+    struct Target: Equatable {
+        /// Name of the float tensor in the input file.
+        var source: String
+        /// `true` when the source is `[K, N]` (`w_layout: "io"`) and must be transposed to `[N, K]`.
+        var transpose: Bool
+        /// Names of the int8 tensor and its scales in the output.
+        var name: String
+        var scalesName: String
+        /// `[N, K]`.
+        var rows: Int
+        var cols: Int
+    }
+
+    var graphs: [ComputeGraph]
+    var targets: [Target]
+    var quantizedNodes: [String] = []
+    var keptNodes: [String] = []
+    var quantizedEmbeddings: [String] = []
+    /// Input tensors copied unchanged, in file order.
+    var copied: [TensorEntry] = []
+    var dropped: [String] = []
+
+    static let floatTypes: Set<DType> = [.f32, .f16, .bf16]
+
+    init(file: ModelFile, options: QuantizeOptions) throws {
+        let keep = options.keepPatterns.map(GlobPattern.init)
+        func kept(_ names: String...) -> Bool { names.contains { n in keep.contains { $0.matches(n) } } }
+        var targets: [Target] = []
+        var byKey: [String: Int] = [:]
+        var usedNames = Set(file.tensors.map(\.name))
+        func target(for entry: TensorEntry, transpose: Bool) throws -> String {
+            let key = entry.name + (transpose ? "|io" : "|oi")
+            if let i = byKey[key] { return targets[i].name }
+            guard entry.shape.count == 2 else {
+                throw QuantizeError.badWeight(path: file.path, tensor: entry.name, reason: "it has shape \(entry.shape), expected 2-D")
+            }
+            var name = entry.name + ".i8"
+            if usedNames.contains(name) || usedNames.contains(name + ".scales") { name = entry.name + (transpose ? ".i8.io" : ".i8.oi") }
+            var suffix = 2
+            while usedNames.contains(name) || usedNames.contains(name + ".scales") { name = entry.name + ".i8.\(suffix)"; suffix += 1 }
+            usedNames.insert(name)
+            usedNames.insert(name + ".scales")
+            let rows = transpose ? entry.shape[1] : entry.shape[0]
+            let cols = transpose ? entry.shape[0] : entry.shape[1]
+            targets.append(Target(source: entry.name, transpose: transpose, name: name, scalesName: name + ".scales", rows: rows, cols: cols))
+            byKey[key] = targets.count - 1
+            return name
+        }
+
+        var graphs = file.graphs
+        let scheme = options.scheme
+        for g in graphs.indices {
+            for i in graphs[g].nodes.indices {
+                let node = graphs[g].nodes[i]
+                switch node.op {
+                case "linear":
+                    guard node.inputs.count >= 2, let w = file.tensor(named: node.inputs[1]), Self.floatTypes.contains(w.dtype) else { continue }
+                    if kept(node.name, w.name) { keptNodes.append(node.name); continue }
+                    let layout: String
+                    switch node.attrs["w_layout"] {
+                    case nil: layout = "io"
+                    case .string(let s)?: layout = s
+                    default: layout = "?"
+                    }
+                    guard layout == "io" || layout == "oi" else { keptNodes.append(node.name); continue }
+                    let name = try target(for: w, transpose: layout == "io")
+                    var attrs = node.attrs
+                    attrs["w_layout"] = nil
+                    attrs["scheme"] = .string(scheme.attributeName)
+                    if scheme.blockSize > 0 { attrs["block"] = .int(Int64(scheme.blockSize)) }
+                    let bias = node.inputs.count > 2 ? node.inputs[2] : ""
+                    var inputs = [node.inputs[0], name, name + ".scales"]
+                    if !bias.isEmpty { inputs.append(bias) }
+                    graphs[g].nodes[i] = GraphNode(name: node.name, op: "linear_i8", inputs: inputs, outputs: node.outputs, attrs: attrs)
+                    quantizedNodes.append(node.name)
+                case "gather" where options.quantizeEmbeddings:
+                    guard let table = node.inputs.first.flatMap({ file.tensor(named: $0) }), Self.floatTypes.contains(table.dtype),
+                          !kept(node.name, table.name) else { continue }
+                    // The table [V, D] is stored like an `oi` weight, so a tied LM head shares it.
+                    let name = try target(for: table, transpose: false)
+                    var inputs = node.inputs
+                    inputs[0] = name
+                    graphs[g].nodes[i].inputs = inputs
+                    quantizedEmbeddings.append(node.name)
+                default:
+                    continue
+                }
+            }
+        }
+        self.graphs = graphs
+        self.targets = targets
+
+        // Tensors used before the rewrite but by no node after it are dropped; tensors no graph
+        // ever named (if any) are kept, as are the scales of int8 tensors already in the file.
+        let before = Set(file.graphs.flatMap { $0.nodes.flatMap(\.inputs) })
+        let after = Set(graphs.flatMap { $0.nodes.flatMap(\.inputs) })
+        let scalesInUse = Set(file.tensors.compactMap { after.contains($0.name) ? $0.quantization?.scalesTensor : nil })
+        for entry in file.tensors {
+            if after.contains(entry.name) || scalesInUse.contains(entry.name) || !before.contains(entry.name) {
+                copied.append(entry)
+            } else {
+                dropped.append(entry.name)
+            }
+        }
+    }
+}
