@@ -26,7 +26,7 @@ struct TokenByteTable: Sendable {
     func decode(_ ids: [Int]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(ids.count * 4)
-        for id in ids where id >= 0 && id + 1 < offsets.count {
+        for id in ids where id >= 0 && id < offsets.count - 1 {
             out.append(contentsOf: bytes[offsets[id]..<offsets[id + 1]])
         }
         return String(decoding: out, as: UTF8.self)
