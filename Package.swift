@@ -27,7 +27,8 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
                        providers: [.apt(["libjpeg-dev"])]),
         /// libjpeg's default error handler calls exit(); this C shim turns errors into codes via setjmp.
-        .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageShim"),
+        .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageShim",
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         /// AVX2 int8 micro-kernels: Swift's SIMD integer types cannot reach vpmaddubsw.
         .target(name: "CInt8Kernels", path: "Sources/CInt8Kernels",
                 cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]),
