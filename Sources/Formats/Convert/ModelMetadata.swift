@@ -1,0 +1,63 @@
+import CCMFormat
+
+/// Builds the metadata block (docs/FORMAT.md, "Metadata keys the engine reads").
+enum ModelMetadata {
+    /// Version of the converter written into every file (`converter.version`).
+    static let converterVersion = "clipcap-convert 1.0"
+
+    static func architectureName(_ v: VisionHyperparameters, _ m: MapperInfo, _ g: GPT2Settings) -> String {
+        let clip = (v.width, v.patchSize, v.layers, v.imageSize) == (768, 32, 12, 224)
+            ? "clip-vit-b32" : "clip-vit(w\(v.width),p\(v.patchSize),l\(v.layers),s\(v.imageSize))"
+        let mapper: String
+        switch m.mapping {
+        case .mlp: mapper = "mlp(\(m.prefixLength))"
+        case .bert: mapper = "bert(\(m.projectedLength)+\(m.prefixLength),l\(m.layers))"
+        case .transformer: mapper = "transformer(\(m.projectedLength)+\(m.prefixLength),l\(m.layers))"
+        }
+        let gpt = (g.hidden, g.layers) == (768, 12) ? "gpt2" : "gpt2(\(g.layers)x\(g.hidden))"
+        return "\(clip) + \(mapper) + \(gpt)"
+    }
+
+    static func build(vision v: VisionHyperparameters, mapper m: MapperInfo, gpt2 g: GPT2Settings,
+                      tokenizer: TokenizerSpec, options: ConvertOptions, sources: [(role: String, file: String, sha256: String)],
+                      quantization: String = "none") -> Metadata {
+        var meta = Metadata()
+        meta["clipcap.architecture"] = .string(architectureName(v, m, g))
+        meta["clipcap.mapping"] = .string(m.mapping.rawValue)
+        meta["clipcap.prefix_length"] = .int(Int64(m.prefixLength))
+        meta["clipcap.normalize_prefix"] = .bool(options.normalizePrefix)
+        meta["image.size"] = .int(Int64(v.imageSize))
+        meta["image.mean"] = .floats(v.mean)
+        meta["image.std"] = .floats(v.std)
+        meta["image.resize"] = .string("shorter_side_bicubic")
+        meta["image.embedding_size"] = .int(Int64(v.embedDim))
+        meta["decoder.max_context"] = .int(Int64(g.positions))
+        meta["decoder.hidden_size"] = .int(Int64(g.hidden))
+        meta["decoder.vocab_size"] = .int(Int64(g.vocab))
+        meta["decoder.layers"] = .int(Int64(g.layers))
+        meta["decoder.heads"] = .int(Int64(g.heads))
+        meta["tokenizer.kind"] = .string(tokenizer.kind)
+        let ids = Dictionary(tokenizer.vocab.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        if tokenizer.kind == "wordpiece" {
+            // ClipCap-Chinese: captions end in [SEP]; [UNK] is never generated; characters join with no space.
+            meta["generation.stop_token_ids"] = .ints(ids["[SEP]"].map { [Int64($0)] } ?? [])
+            meta["generation.stop_strings"] = .strings([])
+            meta["generation.banned_token_ids"] = .ints(ids["[UNK]"].map { [Int64($0)] } ?? [])
+            meta["generation.join"] = .string("")
+        } else {
+            // Original ClipCap: stops at '.', and at <|endoftext|> when the vocabulary has it.
+            meta["generation.stop_token_ids"] = .ints(ids["<|endoftext|>"].map { [Int64($0)] } ?? [])
+            meta["generation.stop_strings"] = .strings(["."])
+            meta["generation.banned_token_ids"] = .ints([])
+            meta["generation.join"] = .string("bpe")
+        }
+        for source in sources {
+            meta["source.\(source.role).file"] = .string(source.file)
+            meta["source.\(source.role).sha256"] = .string(source.sha256)
+        }
+        meta["converter.version"] = .string(converterVersion)
+        meta["converter.dtype"] = .string(options.dtype.description)
+        meta["quantization.scheme"] = .string(quantization)
+        return meta
+    }
+}

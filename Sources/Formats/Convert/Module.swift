@@ -1,1 +1,0 @@
-// Module ModelConverter: see docs/ for what it holds.
