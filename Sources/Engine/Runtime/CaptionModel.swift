@@ -163,7 +163,7 @@ enum TokenizerFactory {
             return try WordPieceTokenizer(vocabulary: spec.vocab,
                                           doLowerCase: spec.options["do_lower_case"]?.boolValue ?? true)
         case "bpe":
-            throw ExecutorError.badMetadata(file: "-", key: "tokenizer.kind", detail: "bpe pending")
+            return try ByteLevelBPETokenizer(vocabulary: spec.vocab, merges: spec.merges)
         default:
             throw ExecutorError.badMetadata(file: "-", key: "tokenizer.kind", detail: "'\(spec.kind)' is not a known tokenizer (wordpiece, bpe)")
         }
