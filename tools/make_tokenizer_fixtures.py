@@ -67,6 +67,39 @@ WORDPIECE_TRICKY = [
 ]
 
 
+# Alphabet for random differential strings: the character classes the rules care about.
+RANDOM_ALPHABET = (
+    list("aAbZz09 '") + ["'", "'", "s", "t", "re", "ve", "ll", "d", "m"] +
+    list(" \t\n\r.,!?-_/#$%^~`") + ["  ", "   ", "\u00a0", "\u3000", "\u2028", "\x0b", "\x1c", "\x85"] +
+    list("éÉñßİΣσάκ") + ["e\u0301", "\u0308", "\u200b", "\ufeff", "\ufffd", "\x00"] +
+    list("一个人在草地上，。！？（）【】") + list("ＡＢａ１２") + list("ひらがなカタカナ한국") +
+    ["😀", "👍🏽", "❤️", "½", "²", "٣", "Ⅻ", "\uf900", "\U00020000", "𝔘"] + ["[SEP]", "[UNK]", "<|endoftext|>"]
+)
+
+
+def random_strings(count, seed):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(RANDOM_ALPHABET) for _ in range(rng.randrange(0, 24))) for _ in range(count)]
+
+
+def write_json(path, fields):
+    """Writes `fields` as JSON with one list item per line (small, diff-friendly)."""
+    lines = ["{"]
+    items = list(fields.items())
+    for index, (key, value) in enumerate(items):
+        comma = "," if index + 1 < len(items) else ""
+        if isinstance(value, list):
+            lines.append(f"{json.dumps(key)}: [")
+            lines.extend(json.dumps(v, ensure_ascii=False) + ("," if i + 1 < len(value) else "")
+                         for i, v in enumerate(value))
+            lines.append("]" + comma)
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}{comma}")
+    lines.append("}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def read_reference_captions():
     captions = []
     folder = os.path.join(SEED, "reference-captions")
@@ -100,7 +133,8 @@ def make_wordpiece():
     cases = []
     disagreements = 0
     reference = read_reference_captions()
-    for source, texts in (("reference", reference), ("tricky", WORDPIECE_TRICKY)):
+    for source, texts in (("reference", reference), ("tricky", WORDPIECE_TRICKY),
+                          ("random", random_strings(300, 7))):
         for text in texts:
             ids = fast.encode(text, add_special_tokens=False)
             legacy_ids = legacy.encode(text, add_special_tokens=False)
@@ -118,14 +152,13 @@ def make_wordpiece():
             if source == "reference" and case["decoded"] != text:
                 print(f"warning: reference caption does not round-trip: {text!r} -> {case['decoded']!r}")
             cases.append(case)
-    with open(os.path.join(OUT, "wordpiece_cases.json"), "w", encoding="utf-8") as f:
-        json.dump({
+    write_json(os.path.join(OUT, "wordpiece_cases.json"), {
             "vocab": "vocab.txt",
             "note": "ids = BertTokenizerLegacy (Python BasicTokenizer+WordpieceTokenizer, what the seed ran); "
                     "hf_rust_ids present only where transformers 5's Rust-backed BertTokenizer differs",
             "python_unicodedata": unicodedata.unidata_version,
             "cases": cases,
-        }, f, ensure_ascii=False, indent=0)
+        })
     print(f"wordpiece: {len(cases)} cases ({len(reference)} reference captions), "
           f"{disagreements} where the Rust backend differs from the Python tokenizer")
 
@@ -259,7 +292,7 @@ def make_bpe():
     tok = GPT2Tokenizer.from_pretrained(bpe_dir)
     assert len(tok) == len(vocab), (len(tok), len(vocab))
     cases = []
-    for text in BPE_TESTS:
+    for text in BPE_TESTS + random_strings(300, 11):
         ids = tok.encode(text, add_special_tokens=False)
         if "<|endoftext|>" not in text:
             ref = reference_bpe_encode(text, vocab, merges)
@@ -289,11 +322,11 @@ def make_bpe():
                                                          clean_up_tokenization_spaces=False)}
                     for ids in decodes]
 
-    with open(os.path.join(OUT, "bpe_cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"vocab": "bpe/vocab.json", "merges": "bpe/merges.txt",
-                   "vocab_size": len(vocab), "merges_count": len(merges),
-                   "python_unicodedata": unicodedata.unidata_version,
-                   "cases": cases, "decodes": decode_cases}, f, ensure_ascii=False, indent=0)
+    write_json(os.path.join(OUT, "bpe_cases.json"), {
+        "vocab": "bpe/vocab.json", "merges": "bpe/merges.txt",
+        "vocab_size": len(vocab), "merges_count": len(merges),
+        "python_unicodedata": unicodedata.unidata_version,
+        "cases": cases, "decodes": decode_cases})
     print(f"bpe: vocab {len(vocab)}, merges {len(merges)}, {len(cases)} encode cases, "
           f"{len(decode_cases)} decode cases")
 
