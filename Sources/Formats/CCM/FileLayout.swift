@@ -171,14 +171,17 @@ struct FileLayout {
         }
         let dataEnd = data.offset + data.length
         var cursor = data.offset
-        var previous: TensorEntry?
-        for t in tensors.sorted(by: { ($0.offset, $0.storedLength, $0.index) < ($1.offset, $1.storedLength, $1.index) }) {
+        // Each tensor on its own first, so the error names the culprit rather than a neighbour.
+        for t in tensors {
             guard t.offset >= data.offset, t.offset <= dataEnd, t.storedLength <= dataEnd - t.offset else {
                 throw ModelFileError.outOfBounds(path: path, what: "tensor '\(t.name)' (offset \(t.offset), length \(t.storedLength)) in the tensor data section")
             }
             guard t.offset % CCMFormatSpec.tensorAlignment == 0 else {
                 throw ModelFileError.misaligned(path: path, tensor: t.name, offset: t.offset)
             }
+        }
+        var previous: TensorEntry?
+        for t in tensors.sorted(by: { ($0.offset, $0.storedLength, $0.index) < ($1.offset, $1.storedLength, $1.index) }) {
             if t.offset < cursor, let previous {
                 throw ModelFileError.overlap(path: path, first: "tensor '\(previous.name)'", second: "tensor '\(t.name)'")
             }
