@@ -90,7 +90,7 @@ struct NaiveAttentionCached: Kernel {
         let g = try spec.geometry(q: q.shape, k: k.shape, v: v.shape, label)
         guard g.queries == g.keys else { throw label.error("q \(q.shape) and k \(k.shape) must have the same T") }
         let c = try CacheGeometry(kCache: kCache.shape, vCache: vCache.shape, batch: g.batch, model: g.model,
-                                  newRows: g.keys, nPast: try context.symbol("n_past"), label)
+                                  newRows: g.keys, nPast: try label.symbol("n_past", context), label)
         let out = try operands.output(outputs, expected: q.shape)
         for b in 0..<g.batch {
             for t in 0..<g.keys {

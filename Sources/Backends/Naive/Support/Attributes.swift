@@ -17,10 +17,10 @@ public enum IntOrSymbol: Sendable, Equatable {
     }
 
     /// The value for this run.
-    @inlinable public func resolve(_ context: ExecutionContext) throws -> Int {
+    @inlinable public func resolve(_ context: ExecutionContext, _ label: NodeLabel) throws -> Int {
         switch self {
         case .value(let v): return v
-        case .symbol(let s): return try context.symbol(s)
+        case .symbol(let s): return try label.symbol(s, context)
         }
     }
 }

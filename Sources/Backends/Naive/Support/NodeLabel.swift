@@ -16,6 +16,15 @@ public struct NodeLabel: Sendable, Equatable {
         op = node.op
     }
 
+    /// The value of a run-time symbol, or an error naming this node when it is unbound.
+    @inlinable public func symbol(_ name: String, _ context: ExecutionContext) throws -> Int {
+        do {
+            return try context.symbol(name)
+        } catch {
+            throw self.error("symbol '\(name)' is not bound for this run (the executor binds B, T, n_past, max_ctx)")
+        }
+    }
+
     /// A `KernelError` whose message starts with the node and operator.
     public func error(_ message: String) -> KernelError {
         KernelError("node '\(name)' (\(op)): \(message)")

@@ -38,13 +38,13 @@ public struct SliceSpec: Sendable {
 
     /// `[lo, hi)` along an axis of length `dim` for this run.
     public func bounds(dim: Int, _ context: ExecutionContext, _ label: NodeLabel) throws -> (lo: Int, hi: Int) {
-        var lo = try start.resolve(context)
+        var lo = try start.resolve(context, label)
         if lo < 0 { lo += dim }
         var hi: Int
         if let length {
-            hi = lo + (try length.resolve(context))
+            hi = lo + (try length.resolve(context, label))
         } else if let end {
-            hi = try end.resolve(context)
+            hi = try end.resolve(context, label)
             if hi < 0 { hi += dim }
         } else {
             hi = dim
