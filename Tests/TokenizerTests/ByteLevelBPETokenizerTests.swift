@@ -96,6 +96,13 @@ final class ByteLevelBPETokenizerTests: XCTestCase {
         }
     }
 
+    func testLongInputsRoundTrip() throws {
+        let tok = try tokenizer()
+        let text = String(repeating: "A man rides a horse on the beach. ", count: 300)
+            + String(repeating: "x", count: 5_000) + String(repeating: " ", count: 3_000) + "end"
+        XCTAssertSameScalars(tok.decode(tok.encode(text)), text)
+    }
+
     /// Prints figures; asserts nothing about time.
     func testEncodeDecodeSpeedFigures() throws {
         let tok = try tokenizer()

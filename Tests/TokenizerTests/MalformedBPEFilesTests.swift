@@ -162,4 +162,44 @@ final class MalformedBPEFilesTests: XCTestCase {
         }
         XCTAssertNoThrow(try ByteLevelBPETokenizer(vocabulary: Self.tokens, merges: ["#version: 0.2", "a b"]))
     }
+
+    func testJSONEscapesAreDecoded() throws {
+        var text = Self.json(Self.validEntries)
+        text = text.replacingOccurrences(of: "\"ab\": 256", with: "\"\\u0061b\": 256")
+        text = text.replacingOccurrences(of: "\"\u{120}a\": 257", with: "\"\\u0120\\u0061\": 257")
+        XCTAssertTrue(text.contains("\\u0061b"))
+        let scratch = try ScratchFolder()
+        let tok = try ByteLevelBPETokenizer.load(
+            vocabJSON: try scratch.write("vocab.json", text),
+            mergesFile: try scratch.write("merges.txt", "#version: 0.2\na b\n\u{120} a\n"))
+        XCTAssertEqual(tok.id(for: "ab"), 256)
+        XCTAssertEqual(tok.encode("ab a"), [256, 257])
+    }
+
+    /// Random corruptions of a valid vocab.json either load or throw; they never crash or hang.
+    func testCorruptedVocabularyNeverCrashes() throws {
+        let scratch = try ScratchFolder()
+        let valid = Array(Self.json(Self.validEntries).utf8)
+        let merges = try scratch.write("merges.txt", "#version: 0.2\na b\n")
+        var generator = SystemRandomNumberGenerator()
+        let interesting: [UInt8] = Array("{}[]:,\"\\u0123456789-.eE \n".utf8) + [0x00, 0x80, 0xC3, 0xFF]
+        for round in 0..<150 {
+            var bytes = valid
+            for _ in 0..<(1 + round % 4) {
+                let index = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[index] = interesting.randomElement(using: &generator)!
+                case 1: bytes.remove(at: index)
+                default: bytes = Array(bytes[..<index])
+                }
+                if bytes.isEmpty { break }
+            }
+            let path = try scratch.write("vocab-\(round).json", bytes)
+            do {
+                _ = try ByteLevelBPETokenizer.load(vocabJSON: path, mergesFile: merges)
+            } catch let error as TokenizerError {
+                XCTAssertEqual(error.file == path || error.file == merges, true, "\(error)")
+            }
+        }
+    }
 }

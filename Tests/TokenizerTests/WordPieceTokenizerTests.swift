@@ -133,6 +133,16 @@ final class WordPieceTokenizerTests: XCTestCase {
         XCTAssertEqual(tok.encode("AB"), [2])
     }
 
+    /// Long inputs stay linear-ish: a 20k-letter word is one [UNK]; long captions round-trip.
+    func testLongInputs() throws {
+        let tok = try tokenizer()
+        XCTAssertEqual(tok.encode(String(repeating: "a", count: 20_000)), [100])
+        let caption = String(repeating: "一个人在草地上看日落，", count: 500)
+        let ids = tok.encode(caption)
+        XCTAssertEqual(ids.count, caption.unicodeScalars.count)
+        XCTAssertSameScalars(tok.decode(ids), caption)
+    }
+
     /// Prints figures; asserts nothing about time.
     func testEncodeDecodeSpeedFigures() throws {
         let tok = try tokenizer()

@@ -16,14 +16,17 @@ struct SpecialTokenMatcher: Sendable {
     }
 
     private let entries: [Entry]
-    private let firstScalars: Set<Unicode.Scalar>
+    /// First scalars of the entries: a handful, so a linear scan beats hashing each scalar.
+    private let firstScalars: [Unicode.Scalar]
 
     /// `tokens` lists (string, id) pairs; strings absent from the vocabulary are left out by the caller.
     init(tokens: [(String, Int)]) {
         entries = tokens.map { Entry(scalars: Array($0.0.unicodeScalars), id: $0.1) }
             .filter { !$0.scalars.isEmpty }
             .sorted { $0.scalars.count > $1.scalars.count }
-        firstScalars = Set(entries.map { $0.scalars[0] })
+        var firsts: [Unicode.Scalar] = []
+        for entry in entries where !firsts.contains(entry.scalars[0]) { firsts.append(entry.scalars[0]) }
+        firstScalars = firsts
     }
 
     /// Splits `scalars` into text runs and special tokens, in order. Empty text runs are omitted.

@@ -115,12 +115,16 @@ struct VocabJSONParser {
     private mutating func appendEscape(to utf8: inout [UInt8]) throws {
         guard let byte = peek() else { throw failure("unterminated escape") }
         position += 1
-        let simple: [UInt8: UInt8] = [UInt8(ascii: "\""): 0x22, UInt8(ascii: "\\"): 0x5C, UInt8(ascii: "/"): 0x2F,
-                                      UInt8(ascii: "b"): 0x08, UInt8(ascii: "f"): 0x0C, UInt8(ascii: "n"): 0x0A,
-                                      UInt8(ascii: "r"): 0x0D, UInt8(ascii: "t"): 0x09]
-        if let value = simple[byte] {
-            utf8.append(value)
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
+            utf8.append(byte)
             return
+        case UInt8(ascii: "b"): utf8.append(0x08); return
+        case UInt8(ascii: "f"): utf8.append(0x0C); return
+        case UInt8(ascii: "n"): utf8.append(0x0A); return
+        case UInt8(ascii: "r"): utf8.append(0x0D); return
+        case UInt8(ascii: "t"): utf8.append(0x09); return
+        default: break
         }
         guard byte == UInt8(ascii: "u") else { throw failure("unknown escape '\\\(Unicode.Scalar(byte))'") }
         var value = try parseHex4()
