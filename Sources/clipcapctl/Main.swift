@@ -15,5 +15,8 @@ enum Commands {
     static let all: [ParsableCommand.Type] = [
         CaptionCommand.self,
         BackendsCommand.self,
+        InspectCommand.self,
+        VerifyCommand.self,
+        FormatBenchCommand.self,
     ]
 }
