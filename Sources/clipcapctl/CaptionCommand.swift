@@ -97,8 +97,9 @@ struct CaptionCommand: ParsableCommand {
             self.render(file: files[index], outcome: results[index])
         }
         let dumpFirst = dump
+        let baseOptions = decoding
         let work: @Sendable (Int) -> Void = { index in
-            var opts = decoding
+            var opts = baseOptions
             opts.captureIntermediates = (index == 0 && dumpFirst != nil)
             let outcome: Result<CaptionResult, Error>
             do { outcome = .success(try model.caption(imageAt: files[index], options: opts)) } catch { outcome = .failure(error) }
@@ -157,7 +158,7 @@ struct CaptionCommand: ParsableCommand {
             if json { print(jsonLine(["file": file, "error": "\(error)"])) }
             printError("error: \(file): \(error)")
         }
-        fflush(stdout)
+        fflush(nil)
     }
 
     private func writeDump(_ inter: Intermediates, to dir: String) throws {

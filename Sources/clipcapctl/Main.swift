@@ -13,10 +13,13 @@ struct ClipCapCtl: ParsableCommand {
 /// Every subcommand, one type per file (`<Name>Command.swift`). Add yours to this list.
 enum Commands {
     static let all: [ParsableCommand.Type] = [
+        ConvertCommand.self,
         CaptionCommand.self,
         BackendsCommand.self,
         InspectCommand.self,
         VerifyCommand.self,
         FormatBenchCommand.self,
+        ProfileCommand.self,
+        BenchCommand.self,
     ]
 }

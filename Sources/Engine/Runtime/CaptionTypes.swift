@@ -47,6 +47,9 @@ public struct DecodingOptions: Sendable {
     public var seed: UInt64 = 0
     /// Most tokens per caption (the stop token not counted).
     public var maxTokens: Int = 30
+    /// Stop tokens are banned until a caption has this many tokens (as Hugging Face's
+    /// `min_new_tokens`); benchmarks use it to decode a fixed number of tokens.
+    public var minTokens: Int = 0
     /// Beam search length penalty exponent.
     public var lengthPenalty: Double = 1.0
     /// Keep pixels, embeddings and greedy logits in the result (for `--dump`).

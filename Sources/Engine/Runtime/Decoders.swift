@@ -33,6 +33,11 @@ enum Decoders {
         for i in 0..<count { out[i] -= logSum }
     }
 
+    /// Ids banned at a step: the model's bans, plus its stop ids while the caption is shorter than `minTokens`.
+    static func bans(length: Int, options: DecodingOptions, config: PipelineConfig) -> [Int] {
+        length < options.minTokens ? config.bannedTokenIDs + config.stopTokenIDs.sorted() : config.bannedTokenIDs
+    }
+
     static func makeCaption(_ ids: [Int], score: Double, config: PipelineConfig, tokenizer: any TextTokenizer) -> Caption {
         Caption(text: tokenizer.decode(ids), tokenIDs: ids, score: score)
     }
@@ -52,7 +57,7 @@ enum Decoders {
             if capture != nil {
                 capture!.logits.append(Array(UnsafeBufferPointer(start: logits.floats, count: vocab)))
             }
-            logSoftmax(logits.floats, count: vocab, banned: config.bannedTokenIDs, temperature: 1, into: &logProbs)
+            logSoftmax(logits.floats, count: vocab, banned: bans(length: ids.count, options: options, config: config), temperature: 1, into: &logProbs)
             var best = 0
             for i in 1..<vocab where logProbs[i] > logProbs[best] { best = i }
             score += Double(logProbs[best])
@@ -88,7 +93,7 @@ enum Decoders {
             for b in 0..<n where !done[b] {
                 // After prefill there is one row of logits, shared by every candidate.
                 let row = logits.shape[0] == 1 ? logits.floats : logits.floats + b * vocab
-                logSoftmax(row, count: vocab, banned: config.bannedTokenIDs, temperature: 1, into: &logProbs)
+                logSoftmax(row, count: vocab, banned: bans(length: rows[b].count, options: options, config: config), temperature: 1, into: &logProbs)
                 let token = sampler.pick(logProbs: logProbs, rng: &rng)
                 scores[b] += Double(logProbs[token])
                 next[b] = token
@@ -124,7 +129,7 @@ enum Decoders {
             var candidates: [(score: Double, parent: Int, token: Int)] = []
             for (b, beam) in running.enumerated() {
                 let row = logits.shape[0] == 1 ? logits.floats : logits.floats + b * vocab
-                logSoftmax(row, count: vocab, banned: config.bannedTokenIDs, temperature: 1, into: &logProbs)
+                logSoftmax(row, count: vocab, banned: bans(length: beam.ids.count, options: options, config: config), temperature: 1, into: &logProbs)
                 for (token, lp) in TopK.select(logProbs, k: 2 * beams) {
                     candidates.append((beam.score + Double(lp), b, token))
                 }

@@ -132,7 +132,7 @@ final class GraphRunner: @unchecked Sendable {
             }
             if let profiler {
                 profiler.record(graph: graph.name, node: n, compiled: node, inputShapes: inputViews[n], output: outShape,
-                                start: start, end: DispatchTime.now().uptimeNanoseconds)
+                                symbols: symbols, start: start, end: DispatchTime.now().uptimeNanoseconds)
             }
         }
     }

@@ -48,12 +48,18 @@ public final class Profiler: @unchecked Sendable {
     }
 
     func record(graph: String, node index: Int, compiled: CompiledNode, inputShapes: [TensorView], output: Shape,
-                start: UInt64, end: UInt64) {
-        let (flops, bytes) = OpCost.estimate(op: compiled.node.op, inputs: inputShapes, output: output)
+                symbols: SymbolBindings, start: UInt64, end: UInt64) {
+        let (flops, bytes) = OpCost.estimate(op: compiled.node.op, inputs: inputShapes, output: output, symbols: symbols)
+        let thread = Profiler.threadNumber()
         lock.lock(); defer { lock.unlock() }
         nodes.append(NodeEvent(graph: graph, phase: currentPhase, nodeIndex: index, nodeName: compiled.node.name,
                                op: compiled.node.op, backend: compiled.backendName, isFallback: compiled.isFallback,
-                               startNanos: start, endNanos: end, flops: flops, bytes: bytes, threadID: 0))
+                               startNanos: start, endNanos: end, flops: flops, bytes: bytes, threadID: thread))
+    }
+
+    /// A small stable number for the calling thread (trace tracks).
+    static func threadNumber() -> Int {
+        Int(truncatingIfNeeded: pthread_self()) & 0x7fff_ffff
     }
 
     /// Forgets everything recorded (between warm-up and measured runs).
@@ -66,7 +72,7 @@ public final class Profiler: @unchecked Sendable {
 
 /// Rough FLOP and byte counts per op, for GFLOP/s and GB/s columns.
 enum OpCost {
-    static func estimate(op: String, inputs: [TensorView], output: Shape) -> (Double, Double) {
+    static func estimate(op: String, inputs: [TensorView], output: Shape, symbols: SymbolBindings) -> (Double, Double) {
         let outN = Double(output.elementCount)
         let inBytes = inputs.reduce(0.0) { $0 + Double($1.byteCount) }
         let bytes = inBytes + outN * 4
@@ -79,12 +85,13 @@ enum OpCost {
             return (2 * outN * Double(a.last), bytes)
         case "attention", "attention_cached":
             let q = inputs[0].shape
-            let keys: Double
-            if op == "attention_cached", inputs.count > 3 {
-                keys = Double(q[1]) // lower bound; the cache length is not visible here
-            } else {
-                keys = Double(inputs[1].shape[1])
+            if op == "attention_cached" {
+                // Reads n_past + T cached rows of K and V per batch row, not the whole capacity.
+                let keys = Double(symbols.nPast + symbols.T)
+                let kvBytes = 2 * Double(q[0]) * keys * Double(q.last) * 4
+                return (4 * Double(q.elementCount) * keys, Double(3 * q.elementCount * 4) + kvBytes + outN * 4)
             }
+            let keys = Double(inputs[1].shape[1])
             return (4 * Double(q.elementCount) * keys, bytes)
         case "layer_norm", "softmax", "gelu_erf", "gelu_tanh", "quick_gelu":
             return (8 * outN, bytes)

@@ -1,0 +1,70 @@
+import ArgumentParser
+import ClipCap
+import Foundation
+
+/// `clipcapctl profile`: per-operator latency of captioning one image.
+struct ProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile",
+        abstract: "Time every graph node while captioning an image; print a table by op type and the slowest nodes.",
+        discussion: "One warm-up run is not recorded. The sum of the rows is reconciled against the measured wall time of the runs; the difference is time outside any node (image decoding, preprocessing, sampling, copies).")
+
+    @Argument(help: "The image to caption.")
+    var image: String
+
+    @Option(name: .long, help: "The model file (.ccm).")
+    var model: String
+
+    @Option(name: .long, help: "Backend.")
+    var backend: String = "blas"
+
+    @Option(name: .long, help: "Threads.")
+    var threads: Int?
+
+    @Option(name: .long, help: "Recorded runs (after one warm-up).")
+    var runs: Int = 3
+
+    @Option(name: .customLong("max-tokens"), help: "Tokens to decode per run (stop tokens are ignored until then, so every run does the same work).")
+    var maxTokens: Int = 20
+
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    @Option(name: .long, help: "Write a Chrome trace-event JSON file (open in Perfetto or chrome://tracing).")
+    var trace: String?
+
+    @Option(name: .long, help: "Write an SVG bar chart of time by op type per phase.")
+    var svg: String?
+
+    func validate() throws {
+        guard runs >= 1, maxTokens >= 1 else { throw ValidationError("--runs and --max-tokens must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded = try ClipCap.loadModel(path: model, options: LoadOptions(backend: backend, threads: threads, maxBatch: 1, maxTokens: maxTokens))
+        var options = DecodingOptions(strategy: .greedy, maxTokens: maxTokens)
+        options.minTokens = maxTokens
+        _ = try loaded.caption(imageAt: image, options: options)  // warm-up: page in weights, size scratch
+        let profiler = Profiler()
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<runs { _ = try loaded.caption(imageAt: image, options: options, profiler: profiler) }
+        let wallMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        let report = ProfileReport(profiler: profiler, wallMs: wallMs, runs: runs)
+        if let trace { try writeFileAtomically(try ChromeTrace.data(profiler), to: trace) }
+        if let svg {
+            let title = "clipcap profile — \((model as NSString).lastPathComponent), backend \(backend), \(loaded.options.threads) thread(s)"
+            try writeFileAtomically(Data(ProfileChart.svg(report, title: title).utf8), to: svg)
+        }
+        if json {
+            var object = report.jsonObject()
+            object["model"] = model
+            object["backend"] = backend
+            object["threads"] = loaded.options.threads
+            object["image"] = image
+            print(jsonLine(object))
+        } else {
+            print("model \(model), backend \(backend), \(loaded.options.threads) thread(s), \(maxTokens) tokens per run")
+            print(report.text(), terminator: "")
+        }
+    }
+}
