@@ -8,11 +8,6 @@ struct LinearWeight: Sendable {
     let k: Int
     let n: Int
     let values: PreparedFloats
-
-    /// `w(k, n)`, the weight multiplying input feature `k` for output feature `n`.
-    @inline(__always) func at(_ kk: Int, _ nn: Int) -> Float {
-        inputMajor ? values.base[kk * n + nn] : values.base[nn * k + kk]
-    }
 }
 
 /// Shared by `linear` and `linear_i8`: `out = act(x·W + b)` with one `Double` accumulator per
@@ -26,7 +21,7 @@ struct NaiveProduct: Sendable {
     let activation: LinearActivation
     let operands: FloatOperands
 
-    func run(inputs: [TensorView], outputs: [TensorView]) throws {
+    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let x = try operands.input(0, inputs)
         let k = weight.k, n = weight.n
         guard x.shape.rank >= 1, x.shape.last == k else {
@@ -39,14 +34,29 @@ struct NaiveProduct: Sendable {
             biasPointer = b.pointer
         }
         let out = try operands.output(outputs, expected: ShapeChecks.replacingLast(x.shape, with: n))
+        // One Double accumulator per output feature; each sums x[i]·w(i, j) for i = 0, 1, ...
+        // in order. The weight is walked in its storage order (rows of `io`, rows of `oi`).
+        let acc = context.scratch(bytes: max(n, 1) * MemoryLayout<Double>.stride).bindMemory(to: Double.self, capacity: max(n, 1))
+        let w = weight.values.base
         for r in 0..<ShapeChecks.leadingCount(x.shape) {
-            for j in 0..<n {
-                var acc: Double = 0
+            let row = x.pointer + r * k
+            if weight.inputMajor {
+                for j in 0..<n { acc[j] = 0 }
                 for i in 0..<k {
-                    acc += Double(x.pointer[r * k + i]) * Double(weight.at(i, j))
+                    let xi = Double(row[i])
+                    for j in 0..<n { acc[j] += xi * Double(w[i * n + j]) }
                 }
-                if let biasPointer { acc += Double(biasPointer[j]) }
-                out[r * n + j] = activation.apply(Float(acc))
+            } else {
+                for j in 0..<n {
+                    var sum: Double = 0
+                    for i in 0..<k { sum += Double(row[i]) * Double(w[j * k + i]) }
+                    acc[j] = sum
+                }
+            }
+            for j in 0..<n {
+                var value = acc[j]
+                if let biasPointer { value += Double(biasPointer[j]) }
+                out[r * n + j] = activation.apply(Float(value))
             }
         }
     }
@@ -91,7 +101,7 @@ struct NaiveLinear: Kernel {
     }
 
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
-        try product.run(inputs: inputs, outputs: outputs)
+        try product.run(inputs: inputs, outputs: outputs, context: context)
     }
 }
 
@@ -152,6 +162,6 @@ struct NaiveLinearI8: Kernel {
     }
 
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
-        try product.run(inputs: inputs, outputs: outputs)
+        try product.run(inputs: inputs, outputs: outputs, context: context)
     }
 }
