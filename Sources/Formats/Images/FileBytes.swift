@@ -8,7 +8,8 @@ import Darwin
 /// (missing, directory, unreadable, too large) and the size limit is checked before reading.
 enum FileBytes {
     static func read(path: String, maxBytes: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is rejected as not a file below).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             let code = errno
             if code == ENOENT || code == ENOTDIR { throw ImageError.fileNotFound(path: path) }
