@@ -62,6 +62,22 @@ final class MappedFile: @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
     }
 
+    /// Offsets of `signature` inside `range`, last match first (for end-of-archive records).
+    func offsetsOf(_ signature: [UInt8], searchingBackwardIn range: Range<Int>) -> [Int] {
+        guard let base, contains(range), signature.count > 0, range.count >= signature.count else { return [] }
+        var found: [Int] = []
+        var position = range.upperBound - signature.count
+        let first = signature[0]
+        while position >= range.lowerBound {
+            if base.load(fromByteOffset: position, as: UInt8.self) == first,
+               signature.indices.allSatisfy({ base.load(fromByteOffset: position + $0, as: UInt8.self) == signature[$0] }) {
+                found.append(position)
+            }
+            position -= 1
+        }
+        return found
+    }
+
     /// Copies the elements of a strided view out of `storage` (a byte range of the file) into
     /// contiguous row-major order. `offset` and `strides` count elements of `elementSize` bytes.
     /// The caller has validated the view; it is checked again here because this is the

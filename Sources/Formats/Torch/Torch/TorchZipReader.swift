@@ -78,7 +78,7 @@ enum TorchZipReader {
         case "little": return false
         case "big": return true
         default:
-            throw CheckpointError.corruptZip(path: archive.file.path, reason: "byteorder says \"\(value.prefix(20))\" instead of little or big")
+            throw CheckpointError.corruptZip(path: archive.file.path, reason: "byteorder says \"\(printable(value.prefix(20)))\" instead of little or big")
         }
     }
 }
@@ -122,4 +122,9 @@ final class StorageResolver {
         resolved[key] = storage
         return .storage(storage)
     }
+}
+
+/// `text` with anything but printable ASCII replaced by `?`, for quoting file bytes in messages.
+func printable<S: StringProtocol>(_ text: S) -> String {
+    String(text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" })
 }

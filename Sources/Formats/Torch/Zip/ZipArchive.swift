@@ -124,7 +124,7 @@ struct ZipArchive: Sendable {
         let localName = try file.bytes(localOffset + 30..<(localOffset + 30 + Int(localNameLength)),
                                        what: "local header of \"\(name)\"")
         guard localName.elementsEqual(nameBytes) else {
-            throw corrupt("its local header names \"\(String(decoding: localName, as: UTF8.self))\", not \"\(name)\"")
+            throw corrupt("its local header names \"\(printable(String(decoding: localName, as: UTF8.self)))\", not \"\(printable(name))\"")
         }
         let dataOffset = localOffset + 30 + Int(localNameLength) + Int(localExtraLength)
         guard dataOffset <= directoryStart, Int(compressed) <= directoryStart - dataOffset else {

@@ -7,7 +7,6 @@ enum ZipDirectoryLocator {
         let count: Int
     }
 
-    private static let endSignature: UInt64 = 0x0605_4b50
     private static let zip64LocatorSignature: UInt64 = 0x0706_4b50
     private static let zip64EndSignature: UInt64 = 0x0606_4b50
 
@@ -19,16 +18,15 @@ enum ZipDirectoryLocator {
         // The record is 22 bytes plus a comment of at most 65535 bytes, at the very end.
         let tailStart = max(0, file.size - 22 - 65_535)
         let tail = try file.bytes(tailStart..<file.size, what: "the zip end-of-directory record")
+        let minimum = tailStart
         var found: Int?
-        var candidate = tail.count - 22
-        while candidate >= 0 {
-            if tail.littleEndian(at: candidate, count: 4) == endSignature,
-               let commentLength = tail.littleEndian(at: candidate + 20, count: 2),
-               candidate + 22 + Int(commentLength) == tail.count {
-                found = candidate
+        for candidate in file.offsetsOf([0x50, 0x4B, 0x05, 0x06], searchingBackwardIn: minimum..<file.size) {
+            let local = candidate - tailStart
+            if local + 22 <= tail.count, let commentLength = tail.littleEndian(at: local + 20, count: 2),
+               local + 22 + Int(commentLength) == tail.count {
+                found = local
                 break
             }
-            candidate -= 1
         }
         guard let end = found else {
             throw CheckpointError.corruptZip(path: path, reason: "no end-of-directory record at the end of the file (is it truncated?)")
