@@ -21,5 +21,7 @@ enum Commands {
         FormatBenchCommand.self,
         ProfileCommand.self,
         BenchCommand.self,
+        QuantizeCommand.self,
+        CompareCommand.self,
     ]
 }
