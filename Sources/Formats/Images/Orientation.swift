@@ -4,28 +4,30 @@ extension RGBImage {
     /// 7 transverse, 8 rotate 90 counter-clockwise. Other values return the image unchanged.
     func oriented(_ value: Int) -> RGBImage {
         let w = width, h = height
-        // For output pixel (x, y) of an output of size (ow, oh), the source pixel.
-        let swaps = value >= 5 && value <= 8
-        let ow = swaps ? h : w, oh = swaps ? w : h
-        let source: (Int, Int) -> (Int, Int)
+        // Every transform maps output pixel (x, y) to source pixel index base + x*stepX + y*stepY.
+        let base: Int, stepX: Int, stepY: Int
         switch value {
-        case 2: source = { x, y in (w - 1 - x, y) }
-        case 3: source = { x, y in (w - 1 - x, h - 1 - y) }
-        case 4: source = { x, y in (x, h - 1 - y) }
-        case 5: source = { x, y in (y, x) }
-        case 6: source = { x, y in (y, h - 1 - x) }
-        case 7: source = { x, y in (w - 1 - y, h - 1 - x) }
-        case 8: source = { x, y in (w - 1 - y, x) }
+        case 2: (base, stepX, stepY) = (w - 1, -1, w)                  // (w-1-x, y)
+        case 3: (base, stepX, stepY) = ((h - 1) * w + w - 1, -1, -w)   // (w-1-x, h-1-y)
+        case 4: (base, stepX, stepY) = ((h - 1) * w, 1, -w)            // (x, h-1-y)
+        case 5: (base, stepX, stepY) = (0, w, 1)                       // (y, x)
+        case 6: (base, stepX, stepY) = ((h - 1) * w, -w, 1)            // (y, h-1-x)
+        case 7: (base, stepX, stepY) = ((h - 1) * w + w - 1, -w, -1)   // (w-1-y, h-1-x)
+        case 8: (base, stepX, stepY) = (w - 1, w, -1)                  // (w-1-y, x)
         default: return self
         }
+        let swaps = value >= 5
+        let ow = swaps ? h : w, oh = swaps ? w : h
         var out = [UInt8](repeating: 0, count: pixels.count)
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
+                var d = 0
                 for y in 0..<oh {
-                    for x in 0..<ow {
-                        let (sx, sy) = source(x, y)
-                        let s = (sy * w + sx) * 3, d = (y * ow + x) * 3
-                        dst[d] = src[s]; dst[d + 1] = src[s + 1]; dst[d + 2] = src[s + 2]
+                    var s = base + y * stepY
+                    for _ in 0..<ow {
+                        dst[d] = src[s * 3]; dst[d + 1] = src[s * 3 + 1]; dst[d + 2] = src[s * 3 + 2]
+                        d += 3
+                        s += stepX
                     }
                 }
             }
