@@ -8,6 +8,8 @@ struct SHA256 {
     ]
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
+    /// Message schedule, reused for every block.
+    private var w = [UInt32](repeating: 0, count: 64)
 
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -44,7 +46,6 @@ struct SHA256 {
     }
 
     private mutating func compress(_ block: [UInt8], at offset: Int) {
-        var w = [UInt32](repeating: 0, count: 64)
         for i in 0..<16 {
             let b = offset + 4 * i
             w[i] = UInt32(block[b]) << 24 | UInt32(block[b + 1]) << 16 | UInt32(block[b + 2]) << 8 | UInt32(block[b + 3])
