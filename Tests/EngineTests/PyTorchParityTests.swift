@@ -1,0 +1,94 @@
+import ClipCap
+import Foundation
+import ModelConverter
+import XCTest
+
+/// Every converted layout against PyTorch (Tests/Fixtures/models, written by
+/// tools/make_fixtures.py): image embedding and prefix cosine >= 0.99999, logits max abs error
+/// <= 1e-3 at every greedy step, identical greedy token ids — on the naive and BLAS backends.
+final class PyTorchParityTests: XCTestCase {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = repo.appendingPathComponent("Tests/Fixtures/models").path
+    static let seedImages = repo.deletingLastPathComponent().appendingPathComponent("shared/seed/images/dev").path
+
+    struct Layout {
+        var name: String
+        var checkpoint: String
+        var gpt2: String
+        var bert: String?
+        var normalizePrefix: Bool
+    }
+
+    static let layouts = [
+        Layout(name: "zh-mlp", checkpoint: "clipcap-zh-mlp.pt", gpt2: "gpt2-zh", bert: nil, normalizePrefix: false),
+        Layout(name: "zh-bert", checkpoint: "clipcap-zh-bert.pt", gpt2: "gpt2-zh", bert: "bert", normalizePrefix: false),
+        Layout(name: "en-mlp", checkpoint: "clipcap-en-mlp.pt", gpt2: "gpt2-en", bert: nil, normalizePrefix: false),
+        Layout(name: "en-transformer", checkpoint: "clipcap-en-transformer.safetensors", gpt2: "gpt2-en", bert: nil, normalizePrefix: true),
+    ]
+    static let clipLayouts = ["clip/ViT-tiny-jit.pt", "clip/ViT-tiny-state-dict.pt", "clip/hf-vision", "clip/hf-vision/model.safetensors"]
+    static let images = ["256063", "301246"]
+
+    var dir = ""
+
+    override func setUpWithError() throws {
+        ClipCap.registerStandardBackends()
+        guard FileManager.default.fileExists(atPath: Self.seedImages) else {
+            throw XCTSkip("seed photos not found at \(Self.seedImages) (shared/ must sit beside the checkout)")
+        }
+        dir = NSTemporaryDirectory() + "clipcap-parity-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    private func convert(_ layout: Layout, clip: String) throws -> String {
+        let f = Self.fixtures
+        let out = dir + "/\(layout.name)-\((clip as NSString).lastPathComponent).ccm"
+        _ = try Converter.convert(ConvertOptions(
+            clipPath: f + "/" + clip, checkpointPath: f + "/" + layout.checkpoint, gpt2Folder: f + "/" + layout.gpt2,
+            bertFolder: layout.bert.map { f + "/" + $0 }, normalizePrefix: layout.normalizePrefix, outputPath: out))
+        return out
+    }
+
+    private func check(model path: String, layout: Layout, backend: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try CaptionModel.load(path: path, options: LoadOptions(backend: backend, threads: 2, maxTokens: 40))
+        for image in Self.images {
+            let ref = Self.fixtures + "/reference/"
+            let ids = try NPY.read(ref + "\(layout.name).\(image).greedy_ids.npy").values.map { Int($0) }
+            let refLogits = try NPY.read(ref + "\(layout.name).\(image).logits.npy")
+            var options = DecodingOptions(strategy: .greedy, maxTokens: ids.count)
+            options.captureIntermediates = true
+            let result = try model.caption(imageAt: Self.seedImages + "/\(image).jpg", options: options)
+            let inter = try XCTUnwrap(result.intermediates)
+            let embedding = try NPY.read(ref + "\(image).image_embedding.npy").values
+            let prefix = try NPY.read(ref + "\(layout.name).\(image).prefix_embeddings.npy").values
+            let what = "\(layout.name) on \(backend), \(image)"
+            XCTAssertGreaterThanOrEqual(cosine(inter.imageEmbedding.map(Double.init), embedding), 0.99999, "image embedding, \(what)", file: file, line: line)
+            XCTAssertGreaterThanOrEqual(cosine(inter.prefixEmbeddings.map(Double.init), prefix), 0.99999, "prefix, \(what)", file: file, line: line)
+            // Greedy ids: identical (the reference stops at a stop token exactly as we do).
+            XCTAssertEqual(result.captions[0].tokenIDs, Array(ids.prefix(result.captions[0].tokenIDs.count)), "greedy ids, \(what)", file: file, line: line)
+            let vocab = refLogits.shape.last ?? 0
+            let steps = min(inter.logits.count, refLogits.shape.first ?? 0)
+            XCTAssertGreaterThan(steps, 0, what, file: file, line: line)
+            var maxError = 0.0
+            for s in 0..<steps {
+                for v in 0..<vocab { maxError = max(maxError, abs(Double(inter.logits[s][v]) - refLogits.values[s * vocab + v])) }
+            }
+            XCTAssertLessThanOrEqual(maxError, 1e-3, "logits max abs error, \(what)", file: file, line: line)
+        }
+    }
+
+    func testEveryMappingLayoutMatchesPyTorch() throws {
+        for layout in Self.layouts {
+            let path = try convert(layout, clip: Self.clipLayouts[0])
+            for backend in ["naive", "blas"] { try check(model: path, layout: layout, backend: backend) }
+        }
+    }
+
+    func testEveryCLIPLayoutMatchesPyTorch() throws {
+        for clip in Self.clipLayouts.dropFirst() {
+            let path = try convert(Self.layouts[0], clip: clip)
+            try check(model: path, layout: Self.layouts[0], backend: "blas")
+        }
+    }
+}
