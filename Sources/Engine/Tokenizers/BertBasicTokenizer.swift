@@ -40,7 +40,7 @@ struct BertBasicTokenizer: Sendable {
             // and context-free, so it can run before the word split.
             if doLowerCase {
                 for index in cleaned.indices where ("A"..."Z").contains(cleaned[index]) {
-                    cleaned[index] = Unicode.Scalar(cleaned[index].value + 32)!
+                    cleaned[index] = Unicode.Scalar(UInt8(truncatingIfNeeded: cleaned[index].value + 32))
                 }
             }
             forEachWhitespaceWord(in: cleaned) { splitOnPunctuation($0, body) }

@@ -19,7 +19,7 @@ enum UnicodeText {
     /// Final_Sigma rule; Swift's `lowercased()` does not apply it).
     static func pythonLowercased(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
         if scalars.allSatisfy(\.isASCII) {
-            return scalars.map { ("A"..."Z").contains($0) ? Unicode.Scalar($0.value + 32)! : $0 }
+            return scalars.map { ("A"..."Z").contains($0) ? Unicode.Scalar(UInt8(truncatingIfNeeded: $0.value + 32)) : $0 }
         }
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(scalars.count)
@@ -27,7 +27,7 @@ enum UnicodeText {
             if scalar.value == 0x3A3 {
                 out.append(isFinalSigma(at: index, in: scalars) ? "\u{3C2}" : "\u{3C3}")
             } else if scalar.isASCII || scalar.properties.changesWhenLowercased == false {
-                out.append(("A"..."Z").contains(scalar) ? Unicode.Scalar(scalar.value + 32)! : scalar)
+                out.append(("A"..."Z").contains(scalar) ? Unicode.Scalar(UInt8(truncatingIfNeeded: scalar.value + 32)) : scalar)
             } else {
                 out.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
             }
