@@ -7,6 +7,12 @@ enum TinyModel {
     static let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "一", "个", "红", "色", "的", "圆", "形", "和"]
     static let imageSize = 32, embed = 8, prefix = 2, width = 16, heads = 2, positions = 32, hidden = 32
 
+    /// Sizes of the model; the defaults make a model that loads and runs in milliseconds.
+    struct Dims {
+        var imageSize = TinyModel.imageSize, embed = TinyModel.embed, prefix = TinyModel.prefix
+        var width = TinyModel.width, heads = TinyModel.heads, positions = TinyModel.positions, hidden = TinyModel.hidden
+    }
+
     struct Rng {
         var state: UInt64
         mutating func next() -> Float {
@@ -18,9 +24,10 @@ enum TinyModel {
 
     /// Writes the model to `path` and returns it.
     @discardableResult
-    static func write(to path: String, seed: UInt64 = 7, encoding: TensorEncoding = .raw) throws -> String {
+    static func write(to path: String, seed: UInt64 = 7, encoding: TensorEncoding = .raw, dims: Dims = Dims()) throws -> String {
         var rng = Rng(state: seed)
-        let V = vocab.count, D = width, E = embed, P = prefix
+        let V = vocab.count, D = dims.width, E = dims.embed, P = dims.prefix
+        let imageSize = dims.imageSize, positions = dims.positions, hidden = dims.hidden, heads = dims.heads
         var tensors: [(String, [Int], [Float])] = []
         func add(_ name: String, _ shape: [Int], scale: Float) { tensors.append((name, shape, rng.values(shape.reduce(1, *), scale: scale))) }
         func ones(_ name: String, _ n: Int) { tensors.append((name, [n], (0..<n).map { _ in 1 + rng.next() * 0.1 })) }

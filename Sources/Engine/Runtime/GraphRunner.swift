@@ -94,6 +94,9 @@ final class GraphRunner: @unchecked Sendable {
             if case .constant(let w) = graph.valueKinds[v] { shapes[v] = w.shape }
         }
         for n in 0..<graph.nodes.count {
+            // A node's time includes the executor's own work for it (shape inference, views),
+            // so that the profile's rows account for the whole graph run.
+            let start = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let node = graph.nodes[n]
             for (j, v) in node.inputs.enumerated() { operandShapes[j] = v >= 0 ? shapes[v] : nil }
             let outShape: Shape
@@ -115,7 +118,13 @@ final class GraphRunner: @unchecked Sendable {
                 pointers[out] = pointers[src]
             default: break
             }
-            if node.isAlias { continue }
+            if node.isAlias {
+                if let profiler {
+                    profiler.record(graph: graph.name, node: n, compiled: node, inputShapes: [], output: outShape,
+                                    symbols: symbols, start: start, end: DispatchTime.now().uptimeNanoseconds)
+                }
+                continue
+            }
             for (j, v) in node.inputs.enumerated() {
                 if v >= 0 {
                     inputViews[n][j] = TensorView(data: pointers[v]!, shape: shapes[v]!, dtype: graph.valueTypes[v])
@@ -124,7 +133,6 @@ final class GraphRunner: @unchecked Sendable {
                 }
             }
             outputViews[n][0] = TensorView(data: pointers[out]!, shape: outShape, dtype: .f32)
-            let start = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
                 try node.kernel.run(inputs: inputViews[n], outputs: outputViews[n], context: context)
             } catch {
