@@ -117,6 +117,14 @@ final class RefusalTests: XCTestCase {
                 return XCTFail("\(name): expected badTensor, got \(String(describing: error(reading: path)))")
             }
         }
+        // A stride-0 view of one element claiming 2^40 elements: refused before any allocation.
+        let broadcast = Pickle.proto + Pickle.tensor(key: "0", numel: 1, offset: 0, size: [1 << 20, 1 << 20], stride: [0, 0]) + Pickle.stop
+        let pathB = try Fixtures.write(torchArchive(pickle: broadcast, storages: ["0": floatBytes([1])]), name: "broadcast.pt")
+        guard case .limitExceeded = error(reading: pathB) else { return XCTFail("broadcast view not capped") }
+        // A small broadcast view is materialised.
+        let small = Pickle.proto + Pickle.tensor(key: "0", numel: 2, offset: 0, size: [3, 2], stride: [0, 1]) + Pickle.stop
+        let pathS = try Fixtures.write(torchArchive(pickle: small, storages: ["0": floatBytes([1, 2])]), name: "smallbroadcast.pt")
+        XCTAssertEqual(floats(try CheckpointReader.read(path: pathS).tensors[0].bytes()), [1, 2, 1, 2, 1, 2])
         // numel in the persistent id disagrees with the entry size.
         let wrongSize = Pickle.proto + Pickle.tensor(key: "0", numel: 5, offset: 0, size: [4], stride: [1]) + Pickle.stop
         let path = try Fixtures.write(torchArchive(pickle: wrongSize, storages: ["0": floatBytes([1, 2, 3, 4])]), name: "numel.pt")

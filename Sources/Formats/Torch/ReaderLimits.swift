@@ -22,6 +22,9 @@ public struct ReaderLimits: Sendable, Equatable {
     public var maxStringBytes: Int = 64 << 20
     /// Dimensions of one tensor.
     public var maxDimensions: Int = 64
+    /// Bytes `bytes()` may produce for a view that repeats storage elements (stride 0 from
+    /// `expand`): such a view is not bounded by the file size, so it gets its own cap.
+    public var maxRepeatingViewBytes: Int = 256 << 20
     /// Tensors in one checkpoint.
     public var maxTensors: Int = 1_000_000
     /// Containers and objects visited while collecting tensors (bounds shared-reference blowups).

@@ -90,6 +90,14 @@ struct PickleCalls {
             throw CheckpointError.badTensor(path: path, tensor: what,
                                             reason: "its view (offset \(offset), size \(shape), stride \(strides)) reaches element \(extent.endElement) of a storage of \(storage.count)")
         }
+        if extent.count > storage.count {
+            // Only views that reuse elements (expand/broadcast) have more elements than their storage.
+            let (bytes, overflow) = extent.count.multipliedReportingOverflow(by: storage.element.size)
+            guard !overflow, bytes <= limits.maxRepeatingViewBytes else {
+                throw CheckpointError.limitExceeded(path: path, what: "a broadcast view \(shape) \(what) that repeats its storage",
+                                                    limit: limits.maxRepeatingViewBytes)
+            }
+        }
         return TensorRef(storage: storage, offset: offset, shape: shape, strides: strides)
     }
 
