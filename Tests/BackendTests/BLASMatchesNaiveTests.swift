@@ -224,6 +224,10 @@ final class BLASMatchesNaiveTests: XCTestCase {
     func testBackendDescribesOpenBLAS() {
         XCTAssertTrue(blas.availability.available, blas.availability.reason)
         XCTAssertTrue(blas.summary.contains("OpenBLAS"), blas.summary)
+        // The package is built for AVX2 (-target-cpu haswell), so OpenBLAS must not be left on
+        // its SSE3 fallback kernels (it picks Prescott on CPUs it does not recognise).
+        XCTAssertFalse(blas.availability.reason.contains(" Prescott "), blas.availability.reason)
+        print("blas backend: \(blas.summary)")
         let blasOps = Set(blas.capabilities.map(\.op))
         let naiveOps = Set(naive.capabilities.map(\.op))
         XCTAssertEqual(naiveOps.subtracting(blasOps), ["linear_i8"])

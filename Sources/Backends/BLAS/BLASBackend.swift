@@ -9,7 +9,11 @@ import NaiveBackend
 public final class BLASBackend: Backend {
     public let name = "blas"
 
-    public init() {}
+    /// Creating the first BLAS backend of the process also makes sure OpenBLAS uses its AVX2 /
+    /// AVX-512 kernels on CPUs it does not recognise (see `CoreSelection`).
+    public init() {
+        _ = CoreSelection.outcome
+    }
 
     /// Adds a `BLASBackend` to `BackendRegistry.shared`.
     public static func register() {
@@ -17,7 +21,8 @@ public final class BLASBackend: Backend {
     }
 
     public var summary: String {
-        "OpenBLAS sgemm/sgemv + SIMD Swift kernels [\(OpenBLAS.config)]"
+        let switched = CoreSelection.outcome
+        return "OpenBLAS sgemm/sgemv + SIMD Swift kernels [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
     }
 
     /// Available when the linked library is OpenBLAS (its config string names it); the reason
