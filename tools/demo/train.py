@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Train the demo ClipCap model (tiny CLIP ViT + MLP mapper + tiny GPT-2) end to end on the
+shape world, deterministically, on CPU.
+
+    python3 tools/demo/train.py --out models/demo-src
+
+Steps:
+1. Pre-render ``--n-train`` images of world set ``--data-seed`` (random sizes and aspect ratios,
+   JPEG at random qualities or PNG) and store their CLIP resize+centre-crop as uint8 in a memmap
+   under ``--cache`` (reused if already there). JPEG images go through a real encode/decode so
+   training sees compression artifacts; PNG is lossless, so its round trip is skipped.
+2. Train all parameters with AdamW (warm-up + cosine), cross-entropy on caption tokens.
+3. Evaluate greedy captions on ``--n-eval`` new images (world set ``--eval-seed``).
+4. Write ViT-demo.pt (TorchScript CLIP archive), clip-visual-state.pt (CLIP state dict),
+   clipcap-demo.pt (ClipCap state dict), gpt2/config.json, gpt2/vocab.txt, demo-model.json,
+   then reload the written files and check they caption identically.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import sys
+import time
+
+# Two OpenMP threads that spin-wait collapse when the cores are shared with other jobs
+# (measured: 200 ms/img spinning vs 24 ms/img passive under load); must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import demo_model as dm  # noqa: E402
+import world  # noqa: E402
+from scoring import format_scores, score  # noqa: E402
+from PIL import Image  # noqa: E402
+
+CROP = 224
+MAX_TOKENS = 28  # longest caption (26 chars) + [SEP], rounded up
+
+
+def render_crop(seed: int, index: int):
+    """uint8 CLIP crop and caption of one world image, after its file-format round trip."""
+    image, caption, fmt, quality = world.make_sample(seed, index)
+    if fmt == "jpeg":
+        image = Image.open(io.BytesIO(world.encode(image, fmt, quality)))
+        image.load()
+    return dm.crop_uint8(image, CROP), caption
+
+
+def _render_chunk(job):
+    seed, start, stop = job
+    crops, caps = [], []
+    for i in range(start, stop):
+        c, cap = render_crop(seed, i)
+        crops.append(c)
+        caps.append(cap)
+    return start, np.stack(crops), caps
+
+
+def build_cache(cache_dir: str, seed: int, n: int, workers: int):
+    """(memmap uint8 [n, 224, 224, 3], captions) for world set ``seed``; rendered once, then reused."""
+    os.makedirs(cache_dir, exist_ok=True)
+    stem = os.path.join(cache_dir, f"world-s{seed}-n{n}")
+    data_path, caps_path = stem + ".u8", stem + ".tsv"
+    if os.path.exists(caps_path):
+        with open(caps_path, encoding="utf-8") as f:
+            caps = [line.rstrip("\n") for line in f]
+        if len(caps) == n:
+            print(f"cache: reusing {data_path}", flush=True)
+            return np.memmap(data_path, dtype=np.uint8, mode="r", shape=(n, CROP, CROP, 3)), caps
+    t0 = time.time()
+    tmp = data_path + ".tmp"
+    data = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(n, CROP, CROP, 3))
+    caps = [""] * n
+    chunk = 64
+    jobs = [(seed, s, min(s + chunk, n)) for s in range(0, n, chunk)]
+    done = 0
+    with mp.get_context("fork").Pool(workers) as pool:
+        for start, crops, cc in pool.imap_unordered(_render_chunk, jobs):
+            data[start:start + len(cc)] = crops
+            caps[start:start + len(cc)] = cc
+            done += len(cc)
+            if done % 4096 < chunk:
+                print(f"cache: {done}/{n} images ({time.time() - t0:.0f}s)", flush=True)
+    data.flush()
+    del data
+    os.replace(tmp, data_path)
+    with open(caps_path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("".join(c + "\n" for c in caps))
+    os.replace(caps_path + ".tmp", caps_path)
+    print(f"cache: rendered {n} images in {time.time() - t0:.0f}s", flush=True)
+    return np.memmap(data_path, dtype=np.uint8, mode="r", shape=(n, CROP, CROP, 3)), caps
+
+
+def tokenize_all(tok: dm.CaptionTokenizer, caps) -> torch.Tensor:
+    ids = torch.full((len(caps), MAX_TOKENS), -100, dtype=torch.long)
+    for i, c in enumerate(caps):
+        t = tok.encode(c)
+        if len(t) > MAX_TOKENS:
+            raise ValueError(f"caption too long ({len(t)} tokens): {c}")
+        ids[i, :len(t)] = torch.tensor(t)
+    return ids
+
+
+def lr_at(step: int, steps: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(steps - warmup, 1)
+    return base * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def evaluate(model, tok, crops: np.ndarray, caps, batch: int = 100) -> tuple:
+    model.eval()
+    preds = []
+    for i in range(0, len(caps), batch):
+        preds += dm.caption_pixels(model, tok, dm.normalise_uint8(crops[i:i + batch]), batch)
+    model.train()
+    return score(zip(caps, preds)), preds
+
+
+def save_outputs(out: str, model: dm.DemoCaptioner, cfg: dict, gcfg) -> None:
+    """Write every file of the model folder (each via a temp file + rename)."""
+    os.makedirs(os.path.join(out, dm.GPT2_DIR), exist_ok=True)
+    clip_model = model.clip.eval()
+
+    def atomic_save(obj, name, saver):
+        path = os.path.join(out, name)
+        tmp = path + ".tmp"
+        saver(obj, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    # TorchScript archive shaped like OpenAI's: a traced CLIP with forward, encode_image, encode_text.
+    image = torch.randn(1, 3, CROP, CROP)
+    text = torch.zeros(1, 77, dtype=torch.long)
+    text[0, :3] = torch.tensor([1, 5, cfg["text_vocab"] - 1])
+    with torch.no_grad():
+        traced = torch.jit.trace_module(
+            clip_model, {"forward": (image, text), "encode_image": (image,), "encode_text": (text,)})
+    atomic_save(traced, dm.CLIP_ARCHIVE, torch.jit.save)
+    atomic_save(clip_model.state_dict(), dm.CLIP_STATE, torch.save)
+    atomic_save(model.clipcap.state_dict(), dm.CLIPCAP_CHECKPOINT, torch.save)
+    gcfg.to_json_file(os.path.join(out, dm.GPT2_DIR, "config.json"))
+    with open(os.path.join(out, dm.MODEL_JSON), "w", encoding="utf-8") as f:
+        json.dump(cfg, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+def check_saved(out: str, model: dm.DemoCaptioner, crops: np.ndarray, tok) -> None:
+    """Reload the written files (clip.load both ways + load_demo) and compare with the live model."""
+    import clip
+
+    x = dm.normalise_uint8(crops[:8])
+    with torch.no_grad():
+        ref = model.clip.encode_image(x)
+        jit_model, preprocess = clip.load(os.path.join(out, dm.CLIP_ARCHIVE), device="cpu", jit=True)
+        sd_model, _ = clip.load(os.path.join(out, dm.CLIP_STATE), device="cpu", jit=False)
+        d_jit = (jit_model.encode_image(x) - ref).abs().max().item()
+        d_sd = (sd_model.encode_image(x) - ref).abs().max().item()
+    reloaded, tok2 = dm.load_demo(out)
+    a = dm.caption_pixels(model.eval(), tok, x)
+    b = dm.caption_pixels(reloaded, tok2, x)
+    print(f"check: clip.load(jit=True) max|diff|={d_jit:.2e}, clip.load(state dict) max|diff|={d_sd:.2e}, "
+          f"reloaded captions identical: {a == b}", flush=True)
+    if d_jit > 1e-4 or d_sd > 1e-4 or a != b:
+        raise SystemExit("saved model files do not reproduce the trained model")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output model folder (e.g. models/demo-src)")
+    ap.add_argument("--cache", default="/tmp/clipcap-demo-cache", help="folder of the pre-rendered data memmaps")
+    ap.add_argument("--n-train", type=int, default=32000)
+    ap.add_argument("--data-seed", type=int, default=1)
+    ap.add_argument("--eval-seed", type=int, default=2)
+    ap.add_argument("--n-eval", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.02)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order")
+    ap.add_argument("--vision-width", type=int, default=128)
+    ap.add_argument("--vision-layers", type=int, default=4)
+    ap.add_argument("--embed-dim", type=int, default=128)
+    ap.add_argument("--gpt2-width", type=int, default=128)
+    ap.add_argument("--gpt2-layers", type=int, default=3)
+    ap.add_argument("--gpt2-heads", type=int, default=4)
+    ap.add_argument("--mapper-hidden", type=int, default=256)
+    ap.add_argument("--prefix-len", type=int, default=10)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=2, help="processes rendering the data cache")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+
+    os.makedirs(os.path.join(args.out, dm.GPT2_DIR), exist_ok=True)
+    vocab_path = os.path.join(args.out, dm.GPT2_DIR, "vocab.txt")
+    dm.write_vocab(vocab_path)
+    tok = dm.CaptionTokenizer(vocab_path)
+
+    train_x, train_caps = build_cache(args.cache, args.data_seed, args.n_train, args.workers)
+    eval_x, eval_caps = build_cache(args.cache, args.eval_seed, args.n_eval, args.workers)
+    train_ids = tokenize_all(tok, train_caps)
+    t_data = time.time() - t_start
+
+    cfg = {
+        "embed_dim": args.embed_dim, "vision_width": args.vision_width, "vision_layers": args.vision_layers,
+        "vision_heads": args.vision_width // 64, "patch_size": 32, "image_resolution": CROP, "text_vocab": 1024,
+        "mapper_hidden": args.mapper_hidden, "prefix_len": args.prefix_len, "gpt2_width": args.gpt2_width,
+        "gpt2_layers": args.gpt2_layers, "gpt2_heads": args.gpt2_heads, "gpt2_positions": 64,
+    }
+    torch.manual_seed(args.seed)
+    clip_model = dm.build_clip(cfg)
+    gcfg = dm.gpt2_config(cfg, tok.vocab_size, tok.sep_id, tok.bert.convert_tokens_to_ids("[CLS]"))
+    clipcap = dm.ClipCaptionModel(gcfg, args.embed_dim, args.mapper_hidden, args.prefix_len)
+    model = dm.DemoCaptioner(clip_model, clipcap).train()
+    n_visual = sum(p.numel() for p in clip_model.visual.parameters())
+    n_map = sum(p.numel() for p in clipcap.clip_project.parameters())
+    n_gpt = sum(p.numel() for p in clipcap.gpt2.parameters())
+    print(f"params: visual {n_visual}, mapper {n_map}, gpt2 {n_gpt}, total {n_visual + n_map + n_gpt}", flush=True)
+
+    # Only the visual tower and ClipCap are trained; the text tower stays a random placeholder.
+    params = list(clip_model.visual.parameters()) + list(clipcap.parameters())
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    gen = torch.Generator().manual_seed(args.seed)
+    order = torch.randperm(args.n_train, generator=gen)
+    pos = 0
+    t_train = time.time()
+    running = 0.0
+    history = []
+    for step in range(args.steps):
+        if pos + args.batch > args.n_train:
+            order = torch.randperm(args.n_train, generator=gen)
+            pos = 0
+        idx = np.sort(order[pos:pos + args.batch].numpy())
+        pos += args.batch
+        x = dm.normalise_uint8(train_x[idx])
+        ids = train_ids[idx]
+        ids = ids[:, : int((ids >= 0).sum(1).max())]
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+        loss = model.loss(x, ids)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        running += loss.item()
+        if (step + 1) % 100 == 0:
+            el = time.time() - t_train
+            print(f"step {step + 1}/{args.steps} loss {running / 100:.4f} lr {opt.param_groups[0]['lr']:.2e} "
+                  f"{el:.0f}s ({1000 * el / ((step + 1) * args.batch):.2f} ms/img)", flush=True)
+            history.append({"step": step + 1, "loss": round(running / 100, 5)})
+            running = 0.0
+        if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
+            s, _ = evaluate(model, tok, eval_x[:200], eval_caps[:200])
+            print(format_scores(f"eval@{step + 1} (200 images)", s), flush=True)
+    t_train = time.time() - t_train
+
+    model.eval()
+    s_eval, preds = evaluate(model, tok, eval_x, eval_caps)
+    s_train, _ = evaluate(model, tok, train_x[:500], train_caps[:500])
+    print(format_scores(f"train set (first 500, seed {args.data_seed})", s_train))
+    print(format_scores(f"NEW images (seed {args.eval_seed})", s_eval))
+    wrong = [(t, p) for t, p in zip(eval_caps, preds) if t != p]
+    for t, p in wrong[:15]:
+        print(f"  wrong: true {t}  predicted {p}")
+
+    cfg["training"] = {k: v for k, v in vars(args).items() if k not in ("out", "cache")}
+    cfg["training"].update({"data_seconds": round(t_data), "train_seconds": round(t_train),
+                            "loss_history": history})
+    cfg["evaluation"] = {"seed": args.eval_seed, **{k: round(v, 4) if isinstance(v, float) else v
+                                                    for k, v in s_eval.items()}}
+    cfg["evaluation_train_subset"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in s_train.items()}
+    save_outputs(args.out, model, cfg, gcfg)
+    check_saved(args.out, model, eval_x, tok)
+    print(f"wall time: {time.time() - t_start:.0f}s (data {t_data:.0f}s, training {t_train:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
