@@ -23,6 +23,20 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(file.verify(), [])
     }
 
+    func testShuffleGroupsBytesByPositionAndInverts() {
+        let input: [UInt8] = [0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x22, 0x23]
+        XCTAssertEqual(input.withUnsafeBytes { ZstdCodec.shuffle($0, elementSize: 4) }, [0x10, 0x20, 0x11, 0x21, 0x12, 0x22, 0x13, 0x23])
+        for size in [1, 2, 4, 8] {
+            for n in [0, 1, 3, 17, 100] {
+                let data = sampleBytes(.u8, count: n * size, seed: UInt64(n * 10 + size))
+                let shuffled = data.withUnsafeBytes { ZstdCodec.shuffle($0, elementSize: size) }
+                var back = [UInt8](repeating: 0, count: data.count)
+                shuffled.withUnsafeBytes { s in back.withUnsafeMutableBytes { ZstdCodec.unshuffle(s, into: $0, elementSize: size) } }
+                XCTAssertEqual(back, data, "size \(size) n \(n)")
+            }
+        }
+    }
+
     func testScalarHasOneElementAndEmptyTensorsStoreNothing() throws {
         let file = try ModelFile.open(path: try SampleModel.write(in: try makeTemporaryFolder(self)))
         let scalar = try XCTUnwrap(file.tensor(named: "scalar"))

@@ -47,13 +47,14 @@ enum ZstdCodec {
 
     /// Groups bytes by position within each `elementSize`-byte element.
     static func shuffle(_ input: UnsafeRawBufferPointer, elementSize: Int) -> [UInt8] {
-        let n = input.count / elementSize
         var out = [UInt8](repeating: 0, count: input.count)
-        guard elementSize > 1 else { out.withUnsafeMutableBytes { $0.copyMemory(from: input) }; return out }
         out.withUnsafeMutableBytes { dst in
-            for b in 0..<elementSize {
-                let plane = b * n
-                for i in 0..<n { dst[plane + i] = input[i * elementSize + b] }
+            guard let src = input.baseAddress, let dstBase = dst.baseAddress, input.count > 0 else { return }
+            let n = input.count / elementSize
+            let s = src.assumingMemoryBound(to: UInt8.self), d = dstBase.assumingMemoryBound(to: UInt8.self)
+            // Element-major loop: reads are sequential, each plane is written sequentially.
+            for i in 0..<n {
+                for b in 0..<elementSize { d[b &* n &+ i] = s[i &* elementSize &+ b] }
             }
         }
         return out
@@ -61,11 +62,24 @@ enum ZstdCodec {
 
     /// Inverse of `shuffle`.
     static func unshuffle(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, elementSize: Int) {
+        guard let src = input.baseAddress, let dstBase = output.baseAddress, input.count > 0 else { return }
         let n = input.count / elementSize
-        guard elementSize > 1 else { output.copyMemory(from: input); return }
-        for b in 0..<elementSize {
-            let plane = b * n
-            for i in 0..<n { output[i * elementSize + b] = input[plane + i] }
+        let s = src.assumingMemoryBound(to: UInt8.self), d = dstBase.assumingMemoryBound(to: UInt8.self)
+        switch elementSize {
+        case 4:
+            // The common case (f32, i32): assemble each word from the four planes.
+            for i in 0..<n {
+                let v = UInt32(s[i]) | UInt32(s[n &+ i]) << 8 | UInt32(s[2 &* n &+ i]) << 16 | UInt32(s[3 &* n &+ i]) << 24
+                dstBase.storeBytes(of: UInt32(littleEndian: v), toByteOffset: i &* 4, as: UInt32.self)
+            }
+        case 2:
+            for i in 0..<n {
+                dstBase.storeBytes(of: UInt16(littleEndian: UInt16(s[i]) | UInt16(s[n &+ i]) << 8), toByteOffset: i &* 2, as: UInt16.self)
+            }
+        default:
+            for i in 0..<n {
+                for b in 0..<elementSize { d[i &* elementSize &+ b] = s[b &* n &+ i] }
+            }
         }
     }
 }
