@@ -47,6 +47,7 @@ enum ZstdCodec {
 
     /// Groups bytes by position within each `elementSize`-byte element.
     static func shuffle(_ input: UnsafeRawBufferPointer, elementSize: Int) -> [UInt8] {
+        if elementSize <= 1 { return Array(input) }   // identity for 1-byte types
         var out = [UInt8](repeating: 0, count: input.count)
         out.withUnsafeMutableBytes { dst in
             guard let src = input.baseAddress, let dstBase = dst.baseAddress, input.count > 0 else { return }
@@ -66,6 +67,8 @@ enum ZstdCodec {
         let n = input.count / elementSize
         let s = src.assumingMemoryBound(to: UInt8.self), d = dstBase.assumingMemoryBound(to: UInt8.self)
         switch elementSize {
+        case ...1:
+            output.copyMemory(from: input)
         case 4:
             // The common case (f32, i32): assemble each word from the four planes.
             for i in 0..<n {
