@@ -77,5 +77,19 @@ let package = Package(
                     path: "Tests/ConverterTests"),
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "Engine", "CCMFormat", "ModelConverter", "CInt8Kernels"],
                     path: "Tests/Int8Tests"),
+        /// End-to-end: runs the built `clipcapctl` as a subprocess on hostile inputs (docs/ERRORS.md).
+        .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat"], path: "Tests/CLITests"),
     ]
 )
+
+/// Coverage-guided fuzz targets (docs/RELIABILITY.md, tools/fuzz.sh), outside the normal build:
+/// they only exist with CLIPCAP_FUZZ=1 and are built with `-sanitize=fuzzer`.
+if Context.environment["CLIPCAP_FUZZ"] == "1" {
+    package.targets += [
+        .target(name: "CFuzzDriver", path: "Fuzz/Driver"),
+        .executableTarget(name: "FuzzModelFile", dependencies: ["CFuzzDriver", "CCMFormat"], path: "Fuzz/ModelFile"),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["CFuzzDriver", "TorchFormats"], path: "Fuzz/Checkpoint"),
+        .executableTarget(name: "FuzzImage", dependencies: ["CFuzzDriver", "ImageIO"], path: "Fuzz/Image"),
+    ]
+    package.products += ["FuzzModelFile", "FuzzCheckpoint", "FuzzImage"].map { .executable(name: $0, targets: [$0]) }
+}
