@@ -75,10 +75,11 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
                     path: "Tests/ConverterTests"),
-        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "Engine", "CCMFormat", "ModelConverter", "CInt8Kernels"],
+        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels"],
                     path: "Tests/Int8Tests"),
         /// End-to-end: runs the built `clipcapctl` as a subprocess on hostile inputs (docs/ERRORS.md).
-        .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat"], path: "Tests/CLITests",
+                    exclude: ["Fixtures"]),
     ]
 )
 
