@@ -2,6 +2,7 @@
 @_exported import Engine
 @_exported import ImageIO
 import BLASBackend
+import Int8Backend
 import NaiveBackend
 
 /// The embeddable engine: re-exports `Engine` (models, sessions, decoding), `ImageIO` (image
@@ -14,7 +15,7 @@ import NaiveBackend
 /// print(result.captions[0].text)
 /// ```
 public enum ClipCap {
-    /// Registers `naive`, `blas` (and `int8` where built) with `BackendRegistry.shared`. Idempotent.
+    /// Registers `naive`, `blas` and `int8` with `BackendRegistry.shared`. Idempotent.
     public static func registerStandardBackends() {
         _ = registration
     }
@@ -22,7 +23,7 @@ public enum ClipCap {
     private static let registration: Void = {
         BackendRegistry.shared.register(NaiveBackend())
         BackendRegistry.shared.register(BLASBackend())
-        StandardPlugins.registerExtra()
+        BackendRegistry.shared.register(Int8Backend())
     }()
 
     /// Registers the built-in backends, then loads the model.
