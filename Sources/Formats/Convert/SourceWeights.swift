@@ -35,6 +35,8 @@ final class WeightSet {
     private(set) var skipped: [String] = []
     private var missing: [String] = []
     private var mismatches: [ShapeMismatch] = []
+    /// Needed tensors whose element type is not a float type (name, dtype).
+    private var wrongTypes: [(String, DType)] = []
 
     init(role: String, path: String, tensors: [InputTensor]) {
         self.role = role
@@ -66,6 +68,10 @@ final class WeightSet {
             mismatches.append(ShapeMismatch(name: name, expected: shape, actual: tensor.shape))
             return nil
         }
+        guard [.f32, .f16, .bf16].contains(tensor.dtype) else {
+            wrongTypes.append((name, tensor.dtype))
+            return nil
+        }
         return tensor
     }
 
@@ -92,6 +98,9 @@ final class WeightSet {
 
     /// Throws the strict-key error listing every problem by name.
     func check() throws {
+        if let (name, dtype) = wrongTypes.first {
+            throw ConvertError.unsupportedDType(name: name, dtype: dtype.description, path: path)
+        }
         let unexpected = self.unexpected
         if missing.isEmpty && unexpected.isEmpty && mismatches.isEmpty { return }
         throw ConvertError.keyMismatch(role: role, path: path, missing: missing,

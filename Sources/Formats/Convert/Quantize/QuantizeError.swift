@@ -14,7 +14,7 @@ public enum QuantizeError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason):
-            return "\(path): cannot open the model: \(reason)"
+            return reason.hasPrefix(path) ? "cannot open the model: \(reason)" : "\(path): cannot open the model: \(reason)"
         case .sameFile(let path):
             return "\(path): the output would overwrite the input; choose another output path"
         case .badWeight(let path, let tensor, let reason):
