@@ -1,9 +1,6 @@
 import ArgumentParser
 import ClipCap
 import Foundation
-#if canImport(Int8Backend)
-import Int8Backend
-#endif
 
 /// `clipcapctl compare`: how closely model B (e.g. int8) follows model A (float) on images.
 struct CompareCommand: ParsableCommand {
@@ -77,10 +74,6 @@ struct ModelComparison {
     init(pathA: String, pathB: String, backendA: String, backendB: String, threads: Int?, maxTokens: Int) throws {
         let t = threads ?? ProcessInfo.processInfo.activeProcessorCount
         ClipCap.registerStandardBackends()
-        #if canImport(Int8Backend)
-        // Until the standard set registers int8 itself; registering again is harmless.
-        if BackendRegistry.shared.backend(named: "int8") == nil { registerInt8Backend() }
-        #endif
         a = try ClipCap.loadModel(path: pathA, options: LoadOptions(backend: backendA, threads: t, maxBatch: 1, maxTokens: maxTokens))
         b = try ClipCap.loadModel(path: pathB, options: LoadOptions(backend: backendB, threads: t, maxBatch: 1, maxTokens: maxTokens))
         self.maxTokens = maxTokens
