@@ -37,6 +37,11 @@ Every timed run decodes exactly --tokens tokens: stop tokens are banned until th
 engines (the bench does that with minTokens). The greedy caption check runs both engines with
 [UNK] banned and [SEP] as the stop, up to --tokens, and compares the token ids.
 Medians over --runs measured runs after one warm-up; the machine's load average is recorded.
+
+    python3 tools/bench_torch.py --trace-tables TRACE.json [...]
+
+prints per-phase op tables (image encoder, mapper, prefill, one decode step) with GFLOP/s and
+GB/s from `clipcapctl profile --trace` files.
 """
 import argparse
 import json
@@ -274,7 +279,62 @@ def floors(limits, ccm_bytes_by_backend):
             "mapper": mapper_ms, "bw_gbs": f["read_bw_2t_gbs"], "sgemm_gflops": f["sgemm_vit_2t_gflops"]}
 
 
+def trace_tables(path, top=8):
+    """Per-phase op tables from a `clipcapctl profile --trace` file: the image encoder, the
+    mapper, the prefill, and one decode step (mean over all recorded decode_step_* phases).
+    GFLOP/s and GB/s use the profiler's own per-node flops/bytes (for gather, bytes counts the
+    whole table, so its GB/s means nothing)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    groups = {}
+    phase_counts = {}
+    for e in events:
+        if e.get("ph") != "X":
+            continue
+        if e.get("cat") == "phase":
+            name = "decode_step" if e["name"].startswith("decode_step_") else e["name"]
+            phase_counts[name] = phase_counts.get(name, 0) + 1
+            continue
+        a = e.get("args", {})
+        ph = a.get("phase", "?")
+        ph = "decode_step" if ph.startswith("decode_step_") else ph
+        g = groups.setdefault(ph, {"ops": {}, "nodes": {}})
+        for table, key in ((g["ops"], a.get("op", e.get("cat"))), (g["nodes"], a.get("graph", "") + "/" + e["name"])):
+            row = table.setdefault(key, {"calls": 0, "us": 0.0, "flops": 0.0, "bytes": 0.0, "op": a.get("op")})
+            row["calls"] += 1
+            row["us"] += e["dur"]
+            row["flops"] += a.get("flops", 0)
+            row["bytes"] += a.get("bytes", 0)
+    lines = []
+    for ph in ("image_encoder", "mapper", "prefill", "decode_step"):
+        if ph not in groups:
+            continue
+        n = max(phase_counts.get(ph, 1), 1)
+        g = groups[ph]
+        total = sum(r["us"] for r in g["ops"].values())
+        unit = "per decode step" if ph == "decode_step" else "per run"
+        lines.append(f"\n{ph}: {total / n / 1e3:.2f} ms in nodes {unit} (mean of {n})")
+        lines.append(f"| op | calls | ms | % | GFLOP/s | GB/s |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for op, r in sorted(g["ops"].items(), key=lambda kv: -kv[1]["us"]):
+            lines.append(f"| {op} | {r['calls'] / n:.0f} | {r['us'] / n / 1e3:.2f} | {r['us'] / total * 100:.1f} | "
+                         f"{r['flops'] / r['us'] / 1e3:.1f} | {r['bytes'] / r['us'] / 1e3:.1f} |")
+        lines.append(f"top nodes ({unit}):")
+        lines.append("| node | op | ms | % | GFLOP/s | GB/s |")
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: |")
+        for node, r in sorted(g["nodes"].items(), key=lambda kv: -kv[1]["us"])[:top]:
+            lines.append(f"| {node} | {r['op']} | {r['us'] / n / 1e3:.3f} | {r['us'] / total * 100:.1f} | "
+                         f"{r['flops'] / r['us'] / 1e3:.1f} | {r['bytes'] / r['us'] / 1e3:.1f} |")
+    return "\n".join(lines)
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "--trace-tables":
+        for path in sys.argv[2:]:
+            print(f"## {path}")
+            print(trace_tables(path))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--ccm", required=True)
