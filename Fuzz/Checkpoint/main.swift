@@ -27,5 +27,5 @@ let callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32 = { bytes, si
 }
 
 var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
 exit(LLVMFuzzerRunDriver(&argc, &argv, callback))
