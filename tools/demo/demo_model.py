@@ -103,7 +103,7 @@ _STD = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
 def normalise_uint8(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 [B, H, W, 3] crops -> normalised float [B, 3, H, W] (same as ToTensor + Normalize)."""
-    x = torch.as_tensor(batch).permute(0, 3, 1, 2).float().div_(255.0)
+    x = torch.from_numpy(np.array(batch, dtype=np.uint8)).permute(0, 3, 1, 2).float().div_(255.0)
     return (x - _MEAN) / _STD
 
 
@@ -175,12 +175,14 @@ class DemoCaptioner(nn.Module):
         self.clip = clip_model
         self.clipcap = clipcap
 
-    def loss(self, pixels: torch.Tensor, caption_ids: torch.Tensor, ignore: int = -100) -> torch.Tensor:
+    def loss(self, pixels: torch.Tensor, caption_ids: torch.Tensor, ignore: int = -100, emb=None) -> torch.Tensor:
         """Cross-entropy over caption tokens (incl. the final [SEP]); prefix positions ignored.
-        ``caption_ids`` is right-padded with ``ignore``."""
+        ``caption_ids`` is right-padded with ``ignore``; ``emb``: encode_image(pixels) if already known."""
         p = self.clipcap.prefix_len
         inputs = caption_ids.clamp(min=0)
-        logits = self.clipcap.logits(self.clip.encode_image(pixels), inputs)
+        if emb is None:
+            emb = self.clip.encode_image(pixels)
+        logits = self.clipcap.logits(emb, inputs)
         # position p-1+t predicts caption token t
         pred = logits[:, p - 1:-1, :]
         return nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), caption_ids.reshape(-1),
@@ -190,16 +192,15 @@ class DemoCaptioner(nn.Module):
     def greedy(self, pixels: torch.Tensor, sep_id: int, unk_id: int, max_new: int = MAX_NEW_TOKENS) -> list:
         """Greedy decoding: argmax, [UNK] banned, stop at [SEP]; returns token lists (no [SEP])."""
         b = pixels.shape[0]
-        embeds = self.clipcap.prefix(self.clip.encode_image(pixels))
+        prefix = self.clipcap.prefix(self.clip.encode_image(pixels))
         wte = self.clipcap.gpt2.transformer.wte
         out = [[] for _ in range(b)]
         done = torch.zeros(b, dtype=torch.bool)
-        past = None
-        step_in = embeds
+        tokens = torch.zeros(b, 0, dtype=torch.long)
         for _ in range(max_new):
-            res = self.clipcap.gpt2(inputs_embeds=step_in, past_key_values=past, use_cache=True)
-            past = res.past_key_values
-            logits = res.logits[:, -1, :].clone()
+            # The whole sequence is recomputed every step (no KV cache), as the seed does.
+            embeds = torch.cat([prefix, wte(tokens)], dim=1)
+            logits = self.clipcap.gpt2(inputs_embeds=embeds).logits[:, -1, :].clone()
             logits[:, unk_id] = -float("inf")
             nxt = logits.argmax(dim=-1)
             for i in range(b):
@@ -210,7 +211,7 @@ class DemoCaptioner(nn.Module):
                         out[i].append(int(nxt[i]))
             if bool(done.all()):
                 break
-            step_in = wte(nxt).unsqueeze(1)
+            tokens = torch.cat([tokens, nxt.unsqueeze(1)], dim=1)
         return out
 
 

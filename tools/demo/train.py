@@ -108,6 +108,71 @@ def tokenize_all(tok: dm.CaptionTokenizer, caps) -> torch.Tensor:
     return ids
 
 
+N_CLASSES = len(world.COLOURS) * len(world.SHAPES)
+
+
+def aux_targets(caps) -> tuple:
+    """Per image and per (colour, shape) class: count 0-3, and the left-to-right rank 0-2 of the
+    class's group (-100 where the class is absent)."""
+    counts = torch.zeros((len(caps), N_CLASSES), dtype=torch.long)
+    ranks = torch.full((len(caps), N_CLASSES), -100, dtype=torch.long)
+    for i, c in enumerate(caps):
+        for rank, (count, colour, shape) in enumerate(world.parse_caption(c)):
+            k = world.COLOUR_NAMES.index(colour) * len(world.SHAPES) + world.SHAPES.index(shape)
+            counts[i, k] = world.WORD_COUNTS[count]
+            ranks[i, k] = rank
+    return counts, ranks
+
+
+class AuxHead(torch.nn.Module):
+    """Training-only linear probe on the image embedding that predicts, for every (colour, shape)
+    class, how many there are and where the group ranks left to right. It gives the ViT a
+    direct, dense signal early on (the caption loss alone reaches it through the mapper and
+    GPT-2, and learned shapes very slowly); it is discarded after training."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.count = torch.nn.Linear(dim, N_CLASSES * 4)
+        self.rank = torch.nn.Linear(dim, N_CLASSES * 3)
+
+    def loss(self, emb, counts, ranks):
+        ce = torch.nn.functional.cross_entropy
+        lc = ce(self.count(emb).view(-1, 4), counts.view(-1))
+        lr = ce(self.rank(emb).view(-1, 3), ranks.view(-1), ignore_index=-100)
+        return lc + lr
+
+
+def structured_init(visual, enabled: bool) -> None:
+    """Initialisation that makes the from-scratch ViT learn in CPU minutes instead of hours.
+
+    - conv1 (the 32x32 patch embedding): the first 48 output channels average one colour
+      channel over one 8x8 block of the patch (4x4 blocks x RGB), so every patch token starts out
+      carrying a 28x28-pixel view of the image; the other channels keep PyTorch's random init.
+    - positional_embedding: 2-D sine-cosine of the patch row and column (MAE-style), so the left-to-
+      right order needed by the captions is available from the first step.
+    Everything stays trainable. Measured: without this (and the auxiliary loss) the model reached
+    only ~2-6% exact captions after 32k training images."""
+    if not enabled:
+        return
+    with torch.no_grad():
+        w = visual.conv1.weight  # [width, 3, 32, 32]
+        width = w.shape[0]
+        for c in range(min(48, width)):
+            colour, block = c % 3, c // 3
+            by, bx = divmod(block, 4)
+            w[c].zero_()
+            w[c, colour, by * 8:(by + 1) * 8, bx * 8:(bx + 1) * 8] = 1.0 / 64.0
+        grid = round((visual.positional_embedding.shape[0] - 1) ** 0.5)
+        quarter = width // 4
+        freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+        pos = torch.zeros(grid * grid + 1, width)
+        for i in range(grid * grid):
+            y, x = divmod(i, grid)
+            pos[i + 1] = torch.cat([torch.sin(x * freqs), torch.cos(x * freqs),
+                                    torch.sin(y * freqs), torch.cos(y * freqs)])[:width]
+        visual.positional_embedding.copy_(0.5 * pos)
+
+
 def lr_at(step: int, steps: int, base: float, warmup: int) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -195,6 +260,10 @@ def main(argv=None) -> int:
     ap.add_argument("--gpt2-heads", type=int, default=4)
     ap.add_argument("--mapper-hidden", type=int, default=256)
     ap.add_argument("--prefix-len", type=int, default=10)
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary count/rank loss")
+    ap.add_argument("--aux-until", type=float, default=0.8,
+                    help="fraction of training over which the auxiliary weight decays linearly to 0")
+    ap.add_argument("--structured-init", type=int, default=1, help="1: block-average conv1 + sin-cos positions")
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering the data cache")
     ap.add_argument("--threads", type=int, default=2)
@@ -214,6 +283,7 @@ def main(argv=None) -> int:
     train_x, train_caps = build_cache(args.cache, args.data_seed, args.n_train, args.workers)
     eval_x, eval_caps = build_cache(args.cache, args.eval_seed, args.n_eval, args.workers)
     train_ids = tokenize_all(tok, train_caps)
+    train_counts, train_ranks = aux_targets(train_caps)
     t_data = time.time() - t_start
 
     cfg = {
@@ -233,7 +303,9 @@ def main(argv=None) -> int:
     print(f"params: visual {n_visual}, mapper {n_map}, gpt2 {n_gpt}, total {n_visual + n_map + n_gpt}", flush=True)
 
     # Only the visual tower and ClipCap are trained; the text tower stays a random placeholder.
-    params = list(clip_model.visual.parameters()) + list(clipcap.parameters())
+    structured_init(clip_model.visual, args.structured_init)
+    aux = AuxHead(args.embed_dim)
+    params = list(clip_model.visual.parameters()) + list(clipcap.parameters()) + list(aux.parameters())
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
@@ -255,15 +327,18 @@ def main(argv=None) -> int:
         ids = ids[:, : int((ids >= 0).sum(1).max())]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        loss = model.loss(x, ids)
+        emb = clip_model.encode_image(x)
+        cap_loss = model.loss(x, ids, emb=emb)
+        aux_w = args.aux_weight * max(0.0, 1.0 - step / max(args.aux_until * args.steps, 1))
+        loss = cap_loss + aux_w * aux.loss(emb, train_counts[idx], train_ranks[idx]) if aux_w > 0 else cap_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        running += loss.item()
+        running += cap_loss.item()
         if (step + 1) % 100 == 0:
             el = time.time() - t_train
-            print(f"step {step + 1}/{args.steps} loss {running / 100:.4f} lr {opt.param_groups[0]['lr']:.2e} "
+            print(f"step {step + 1}/{args.steps} caption loss {running / 100:.4f} lr {opt.param_groups[0]['lr']:.2e} "
                   f"{el:.0f}s ({1000 * el / ((step + 1) * args.batch):.2f} ms/img)", flush=True)
             history.append({"step": step + 1, "loss": round(running / 100, 5)})
             running = 0.0

@@ -244,27 +244,35 @@ def _shape_alpha(shape: PlacedShape, left: int, top: int, w: int, h: int, ss: in
 
 
 def render(scene: Scene) -> Image.Image:
-    """Render a scene to an RGB PIL image."""
+    """Render a scene to an RGB PIL image.
+
+    Works in uint8 over the whole image and in float only inside each shape's bounding box,
+    because the training set renders tens of thousands of images on shared cores."""
     w, h, bg = scene.width, scene.height, scene.background
     base = np.asarray(bg["rgb"], dtype=np.float32)
     if bg["effect"] == "gradient":
         other = np.asarray(bg["rgb2"], dtype=np.float32)
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        d = math.cos(bg["direction"]) * xs / max(w - 1, 1) + math.sin(bg["direction"]) * ys / max(h - 1, 1)
-        d = (d - d.min()) / max(float(d.max() - d.min()), 1e-6)
-        img = base + d[..., None] * (other - base)
+        a = math.cos(bg["direction"]) / max(w - 1, 1)
+        b = math.sin(bg["direction"]) / max(h - 1, 1)
+        d = np.add.outer(np.arange(h, dtype=np.float32) * b, np.arange(w, dtype=np.float32) * a)
+        lo, hi = float(d.min()), float(d.max())
+        d = (d - lo) * (1.0 / max(hi - lo, 1e-6))
+        img = (base + 0.5 + d[..., None] * (other - base)).astype(np.uint8)
     else:
-        img = np.broadcast_to(base, (h, w, 3)).copy()
+        img = np.empty((h, w, 3), dtype=np.uint8)
+        img[:] = np.asarray(bg["rgb"], dtype=np.uint8)
     if bg["effect"] == "noise":
         noise_rng = np.random.default_rng(bg["noise_seed"])
-        img += noise_rng.normal(0.0, bg["sigma"], size=(h, w, 1)).astype(np.float32)
+        noise = np.rint(noise_rng.standard_normal((h, w), dtype=np.float32) * bg["sigma"]).astype(np.int16)
+        img = np.clip(img.astype(np.int16) + noise[..., None], 0, 255).astype(np.uint8)
     for s in scene.shapes:
         left, top = max(int(s.cx - s.radius) - 2, 0), max(int(s.cy - s.radius) - 2, 0)
         right, bottom = min(int(s.cx + s.radius) + 3, w), min(int(s.cy + s.radius) + 3, h)
         alpha = _shape_alpha(s, left, top, right - left, bottom - top)
-        patch = img[top:bottom, left:right]
+        patch = img[top:bottom, left:right].astype(np.float32)
         patch += alpha * (np.asarray(s.rgb, dtype=np.float32) - patch)
-    return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8), "RGB")
+        img[top:bottom, left:right] = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(img, "RGB")
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
