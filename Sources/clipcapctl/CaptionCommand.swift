@@ -69,6 +69,12 @@ struct CaptionCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let dump {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dump, isDirectory: &isDir), !isDir.boolValue {
+                throw CLIError("\(dump): not a folder; --dump needs a folder to write the .npy files into")
+            }
+        }
         let files = try collectImages(images)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
         let totalThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
@@ -155,8 +161,10 @@ struct CaptionCommand: ParsableCommand {
                 print(([file] + r.captions.map(\.text)).joined(separator: "\t"))
             }
         case .failure(let error):
-            if json { print(jsonLine(["file": file, "error": "\(error)"])) }
-            printError("error: \(file): \(error)")
+            // Most errors already start with the path; name the file once either way.
+            let message = "\(error)".hasPrefix(file) ? "\(error)" : "\(file): \(error)"
+            if json { print(jsonLine(["file": file, "error": message])) }
+            printError("error: " + message)
         }
         fflush(nil)
     }

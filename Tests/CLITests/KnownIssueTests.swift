@@ -1,10 +1,8 @@
 import Foundation
 import Testing
 
-/// Bugs found by the reliability work in modules this target does not own, each written as
-/// the test that should pass, wrapped in `withKnownIssue` (corelibs XCTest has no
-/// `XCTExpectFailure`). When a bug is fixed its known issue stops occurring and Swift Testing
-/// reports that: then remove the wrapper. Reproductions are in docs/ERRORS.md ("Open bugs").
+/// Bugs found by the reliability work in modules this target does not own, kept as regression
+/// tests now that they are fixed (they were first committed wrapped in `withKnownIssue`).
 @Suite struct KnownIssueTests {
     /// `convert -o X --checkpoint X` must refuse instead of replacing the checkpoint.
     @Test func convertOutputOntoItsOwnCheckpointIsRefused() throws {
@@ -18,10 +16,8 @@ import Testing
         // A Bool, not `#expect(after == original)`: on failure Swift Testing would diff two
         // half-megabyte arrays element by element (Myers), which takes many minutes.
         let untouched = try Fixtures.bytes(checkpoint) == original
-        withKnownIssue("ModelConverter/convert: `-o` onto its own --checkpoint exits 0 and replaces the checkpoint") {
-            #expect(refusalProblems(result, naming: checkpoint, mentions: ["same file"]) == [])
-            #expect(untouched, "the checkpoint was overwritten")
-        }
+        #expect(refusalProblems(result, naming: checkpoint, mentions: ["same file"]) == [])
+        #expect(untouched, "the checkpoint was overwritten")
     }
 
     /// A failed image's line should name the file once: today it is `error: P: P: message`
@@ -31,9 +27,7 @@ import Testing
         let result = try CLI.run(["caption", "--threads", "1", "--model", try Fixtures.model(), path])
         #expect(refusalProblems(result, naming: path, mentions: ["truncated"], lines: 2) == [])
         let first = result.stderrLines.first ?? ""
-        withKnownIssue("clipcapctl caption: the image path is printed twice in each error line") {
-            #expect(first.components(separatedBy: path).count - 1 == 1, "\(first)")
-        }
+        #expect(first.components(separatedBy: path).count - 1 == 1, "\(first)")
     }
 
     /// `caption --dump X` where X is an existing file: the message should say so in words, not
@@ -46,10 +40,8 @@ import Testing
         try Fixtures.write("not a folder", to: dump)
         let result = try CLI.run(["caption", "--threads", "1", "--model", try Fixtures.model(), "--dump", dump, Fixtures.png])
         #expect(result.exitCode == 1 && result.signal == nil)
-        withKnownIssue("clipcapctl caption --dump: a file in place of the folder gives a raw NSCocoaErrorDomain message") {
-            #expect(refusalProblems(result, naming: dump, mentions: ["not a folder"]) == [])
-            #expect(!result.stderr.contains("NSCocoaErrorDomain"))
-        }
+        #expect(refusalProblems(result, naming: dump, mentions: ["not a folder"]) == [])
+        #expect(!result.stderr.contains("NSCocoaErrorDomain"))
     }
 
     /// `convert` failures say "cannot read the checkpoint checkpoint:" and name the path twice.
@@ -57,9 +49,7 @@ import Testing
         let lfs = Fixtures.path("torch/lfs_pointer.pt")
         let result = try CLI.run(Fixtures.convertArguments(checkpoint: lfs, output: Fixtures.scratch + "/never.ccm"))
         #expect(refusalProblems(result, naming: lfs, mentions: ["git-lfs"]) == [])
-        withKnownIssue("ModelConverter: 'the checkpoint checkpoint' doubled role word in read errors") {
-            #expect(!result.stderr.contains("checkpoint checkpoint"), "\(result.stderr)")
-        }
+        #expect(!result.stderr.contains("checkpoint checkpoint"), "\(result.stderr)")
     }
 
     /// Graph-compilation and tokenizer errors at load should name the model file, as the
@@ -74,9 +64,7 @@ import Testing
         let path = try SemanticModelTests.variant(name, in: folder, edit: edit)
         let result = try CLI.run(["caption", "--threads", "1", "--model", path, Fixtures.png])
         #expect(refusalProblems(result, naming: "") == [])
-        withKnownIssue("Engine: graph/tokenizer errors at load do not name the model file") {
-            #expect(refusalProblems(result, naming: path) == [])
-        }
+        #expect(refusalProblems(result, naming: path) == [])
     }
 
     /// `decoder.vocab_size` that disagrees with the LM head / graphs should be refused at load.
@@ -87,8 +75,6 @@ import Testing
         let path = try SemanticModelTests.variant("vocab-999", in: folder) { m, _, _, _ in m["decoder.vocab_size"] = .int(999) }
         let result = try CLI.run(["caption", "--threads", "1", "--max-tokens", "4", "--model", path, Fixtures.png])
         #expect(result.signal == nil && !result.timedOut)
-        withKnownIssue("Engine: decoder.vocab_size is not checked against the graphs (999 vs 1000 logits is accepted)") {
-            #expect(refusalProblems(result, naming: path, mentions: ["vocab_size"]) == [])
-        }
+        #expect(refusalProblems(result, naming: path, mentions: ["vocab_size"]) == [])
     }
 }

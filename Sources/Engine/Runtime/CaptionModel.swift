@@ -57,19 +57,29 @@ public final class CaptionModel: Sendable {
         guard let spec = file.tokenizer else {
             throw ExecutorError.badMetadata(file: path, key: "tokenizer", detail: "section is missing: the model cannot turn tokens into text")
         }
-        self.tokenizer = try TokenizerFactory.make(spec)
+        do {
+            self.tokenizer = try TokenizerFactory.make(spec)
+        } catch {
+            throw ModelLoadError(file: path, detail: "tokenizer section: \(error)")
+        }
         maxContext = min(config.maxContext, config.prefixLength + options.maxTokens + 1)
 
         let weights = WeightCache(file: file)
         func compile(_ name: String, _ worst: SymbolBindings) throws -> CompiledGraph {
             guard let g = file.graph(named: name) else { throw ExecutorError.missingGraph(file: path, graph: name) }
-            return try CompiledGraph(graph: g, file: file, weights: weights, backend: backend, fallback: naive, worstCase: worst)
+            do {
+                return try CompiledGraph(graph: g, file: file, weights: weights, backend: backend, fallback: naive, worstCase: worst)
+            } catch {
+                throw ModelLoadError(file: path, detail: "\(error)")
+            }
         }
         let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: maxContext)
         imageEncoder = try compile("image_encoder", single)
         mapper = try compile("mapper", single)
         tokenEmbedding = try compile("token_embedding", SymbolBindings(B: options.maxBatch, T: 1, nPast: 0, maxCtx: maxContext))
         decoder = try compile("decoder", SymbolBindings(B: options.maxBatch, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
+        try PipelineCheck.validate(file: path, config: config, tokenizer: tokenizer, imageEncoder: imageEncoder,
+                                   mapper: mapper, tokenEmbedding: tokenEmbedding, decoder: decoder)
     }
 
     /// Nodes that run on the fallback backend because the chosen one lacks them.

@@ -44,6 +44,8 @@ final class CompiledGraph: @unchecked Sendable {
     let arenaBytes: Int
     /// Worst-case shapes, from planning; used to reject runs larger than planned.
     let plannedSymbols: SymbolBindings
+    /// Each output's shape under the worst-case symbols (for checking graphs against metadata).
+    let plannedOutputShapes: [Shape]
 
     init(graph: ComputeGraph, file: ModelFile, weights: WeightCache, backend: any Backend,
          fallback: any Backend, worstCase: SymbolBindings) throws {
@@ -156,6 +158,7 @@ final class CompiledGraph: @unchecked Sendable {
                                           stateValue: stateValue, outputValue: outputValue, symbols: worstCase)
         self.valueKinds = plan.kinds
         self.arenaBytes = plan.arenaBytes
+        self.plannedOutputShapes = plan.outputShapes
     }
 
     /// Nodes that run on the fallback backend, for `--verbose` and the profile.

@@ -7,6 +7,8 @@ enum MemoryPlanner {
     struct Plan {
         var kinds: [ValueKind]
         var arenaBytes: Int
+        /// Worst-case shape of every graph output.
+        var outputShapes: [Shape]
     }
 
     static let alignment = 64
@@ -93,6 +95,6 @@ enum MemoryPlanner {
             result[v] = .intermediate(offset: candidate, capacity: size)
             arena = max(arena, candidate + size)
         }
-        return Plan(kinds: result, arenaBytes: arena)
+        return Plan(kinds: result, arenaBytes: arena, outputShapes: outputValue.map { shapes[$0] ?? Shape([]) })
     }
 }

@@ -41,13 +41,18 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
     case invalidGraph(graph: String, reason: String)
     /// Writing the output file failed.
     case writeFailed(path: String, reason: String)
+    /// The output path names one of the inputs: writing would destroy it.
+    case outputIsInput(output: String, input: String)
 
     public var description: String {
         switch self {
         case .missingInput(let role, let path):
             return "\(path): no such file or folder (the \(role) input). Check the path given to --\(role)."
         case .unreadableCheckpoint(let role, let path, let reason):
-            return "\(path): cannot read the \(role) checkpoint: \(reason)"
+            // Reader messages usually start with the path already: say it once.
+            let what = role == "checkpoint" ? "the ClipCap checkpoint" : "the \(role) input"
+            let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
+            return "\(path): cannot read \(what): \(detail)"
         case .badConfig(let path, let reason):
             return "\(path): \(reason)"
         case .unknownArchitecture(let role, let path, let reason):
@@ -69,6 +74,8 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
             return "internal error: the converter built an invalid '\(graph)' graph (\(reason)); please report this with the input files' layout."
         case .writeFailed(let path, let reason):
             return "\(path): could not write the model: \(reason)"
+        case .outputIsInput(let output, let input):
+            return "\(output): refusing to write the model over an input (same file as \(input)); choose another -o path"
         }
     }
 

@@ -9,6 +9,10 @@ public enum Converter {
     public static func convert(_ options: ConvertOptions,
                                progress: ((ConvertProgress) -> Void)? = nil) throws -> ConvertSummary {
         let start = Date()
+        let inputs = [options.clipPath, options.checkpointPath, options.gpt2Folder] + (options.bertFolder.map { [$0] } ?? [])
+        if let input = FileIdentity.inputOverwritten(by: options.outputPath, inputs: inputs) {
+            throw ConvertError.outputIsInput(output: options.outputPath, input: input)
+        }
         let plan = try ConversionPlan.make(options, progress: progress)
 
         var hashes: [(role: String, file: String, sha256: String)] = []

@@ -17,7 +17,7 @@ public enum Quantizer {
                                 progress: ((Int, Int) -> Void)? = nil) throws -> QuantizeReport {
         let inputURL = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath()
         let outputURL = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath()
-        guard inputURL.path != outputURL.path else { throw QuantizeError.sameFile(path: output) }
+        guard inputURL.path != outputURL.path, !FileIdentity.sameFile(input, output) else { throw QuantizeError.sameFile(path: output) }
         let file: ModelFile
         do {
             file = try ModelFile.open(path: input)

@@ -1,0 +1,58 @@
+import CCMFormat
+import Tokenizers
+
+/// A model-file error at load time, naming the file.
+public struct ModelLoadError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var detail: String
+    public var description: String { "\(file): \(detail)" }
+}
+
+/// Checks, once at load, that the four graphs fit together and agree with the metadata, so a
+/// file whose graphs and metadata disagree is refused instead of producing garbage.
+enum PipelineCheck {
+    static func validate(file: String, config: PipelineConfig, tokenizer: any TextTokenizer,
+                         imageEncoder: CompiledGraph, mapper: CompiledGraph, tokenEmbedding: CompiledGraph,
+                         decoder: CompiledGraph) throws {
+        func fail(_ detail: String) -> ModelLoadError { ModelLoadError(file: file, detail: detail + "; the file is inconsistent (re-convert it with `clipcapctl convert`)") }
+        func io(_ g: CompiledGraph, inputs: Int, outputs: Int) throws {
+            guard g.inputs.count == inputs, g.outputNames.count == outputs else {
+                throw fail("graph '\(g.name)' has \(g.inputs.count) input(s) and \(g.outputNames.count) output(s), expected \(inputs) and \(outputs)")
+            }
+        }
+        try io(imageEncoder, inputs: 1, outputs: 1)
+        try io(mapper, inputs: 1, outputs: 1)
+        try io(tokenEmbedding, inputs: 1, outputs: 1)
+        try io(decoder, inputs: 1, outputs: 1)
+        guard imageEncoder.inputs[0].dtype == .f32, tokenEmbedding.inputs[0].dtype == .i32 else {
+            throw fail("image_encoder must take f32 pixels and token_embedding i32 ids")
+        }
+        let pixels = imageEncoder.inputs[0].shape
+        guard pixels == [.fixed(1), .fixed(3), .fixed(config.imageSize), .fixed(config.imageSize)] else {
+            throw fail("image_encoder takes \(pixels) but image.size is \(config.imageSize)")
+        }
+        let embedding = imageEncoder.plannedOutputShapes[0]
+        let mapperIn = try MemoryPlanner.resolve(mapper.inputs[0].shape, mapper.plannedSymbols)
+        guard embedding == mapperIn else {
+            throw fail("image_encoder produces \(embedding) but mapper takes \(mapperIn)")
+        }
+        let prefix = mapper.plannedOutputShapes[0]
+        guard prefix == Shape(1, config.prefixLength, config.hiddenSize) else {
+            throw fail("mapper produces \(prefix), but clipcap.prefix_length is \(config.prefixLength) and decoder.hidden_size \(config.hiddenSize)")
+        }
+        let tokens = tokenEmbedding.plannedOutputShapes[0]
+        guard tokens.rank == 3, tokens.last == config.hiddenSize else {
+            throw fail("token_embedding produces \(tokens), expected [B, T, \(config.hiddenSize)]")
+        }
+        let logits = decoder.plannedOutputShapes[0]
+        guard logits.rank == 2, logits.last == config.vocabSize else {
+            throw fail("decoder produces logits \(logits) but decoder.vocab_size is \(config.vocabSize)")
+        }
+        guard tokenizer.vocabularySize <= config.vocabSize else {
+            throw fail("the tokenizer has \(tokenizer.vocabularySize) tokens but decoder.vocab_size is \(config.vocabSize)")
+        }
+        for id in config.stopTokenIDs.union(config.bannedTokenIDs) where id < 0 || id >= config.vocabSize {
+            throw fail("generation.stop_token_ids / banned_token_ids contain \(id), outside the vocabulary (\(config.vocabSize))")
+        }
+    }
+}
