@@ -266,17 +266,16 @@ def phase(result, name):
 
 # ------------------------------------------------------------------------------------------
 
-def floors(limits, ccm_bytes_by_backend):
-    """Physical floors (ms) from tools/machine_limits.py's JSON."""
+def floors(limits, backend):
+    """Physical floors (ms) from tools/machine_limits.py's JSON, for one of our backends."""
     if not limits:
         return None
     f = limits["floors"]
     bw = f["read_bw_2t_gbs"] * 1e9
-    clip_ms = f["clip_encode_ms"]
-    dec_fp32 = f["decode_token_fp32_ms"]
-    mapper_ms = 31468800 * 4 / bw * 1e3
-    return {"clip": clip_ms, "decode_fp32": dec_fp32, "decode_int8": f["decode_token_int8_ms"],
-            "mapper": mapper_ms, "bw_gbs": f["read_bw_2t_gbs"], "sgemm_gflops": f["sgemm_vit_2t_gflops"]}
+    int8 = backend == "int8"
+    decode = f["decode_token_int8_ms"] if int8 else f["decode_token_fp32_ms"]
+    mapper = 31468800 * (1 if int8 else 4) / bw * 1e3
+    return {"clip": f["clip_encode_ms"], "decode": decode, "mapper": mapper}
 
 
 def trace_tables(path, top=8):
@@ -393,40 +392,42 @@ def main():
     report["checks"] = checks
 
     # ---- table ----
-    fl = floors(json.load(open(args.limits)) if args.limits else None, {})
+    limits = json.load(open(args.limits)) if args.limits else None
+    fl = {b: floors(limits, b) for b in backends} if limits else None
     report["floors"] = fl
     rows = []
 
-    def add(name, torch_value, key, floor=None, fmt="%.1f"):
+    def add(name, torch_value, key, floor_key=None, fmt="%.1f"):
         values = [key(ours[b]) for b in backends]
-        rows.append((name, torch_value, values, floor, fmt))
+        fls = [floor_key(fl[b]) if (fl and floor_key) else None for b in backends]
+        rows.append((name, torch_value, values, fls, fmt))
+
+    def caption_floor(f):
+        return f["clip"] + f["mapper"] + T * f["decode"]
 
     add("JPEG decode (ms)", torch_phase["decode_image"], lambda o: phase(o["greedy"], "decode_image"))
     add("preprocess (ms)", torch_phase["preprocess"], lambda o: phase(o["greedy"], "preprocess"))
-    add("CLIP encode (ms)", torch_phase["image_encoder"], lambda o: phase(o["greedy"], "image_encoder"), fl and fl["clip"])
+    add("CLIP encode (ms)", torch_phase["image_encoder"], lambda o: phase(o["greedy"], "image_encoder"), lambda f: f["clip"])
     add("CLIP encode incl. preprocessing (ms)", torch_phase["encode_incl_pre"],
-        lambda o: phase(o["greedy"], "preprocess") + phase(o["greedy"], "image_encoder"), fl and fl["clip"])
-    add("mapper (ms)", torch_phase["mapper"], lambda o: phase(o["greedy"], "mapper"), fl and fl["mapper"])
-    add("GPT-2 prefill, 10 rows (ms)", torch_phase["prefill"], lambda o: phase(o["greedy"], "prefill"), fl and fl["decode_fp32"])
-    add("GPT-2 decode (ms/token)", torch_phase["ms_per_token"], lambda o: phase(o["greedy"], "ms_per_token"), fl and fl["decode_fp32"])
-    caption_floor = fl and (fl["clip"] + fl["mapper"] + T * fl["decode_fp32"])
+        lambda o: phase(o["greedy"], "preprocess") + phase(o["greedy"], "image_encoder"), lambda f: f["clip"])
+    add("mapper (ms)", torch_phase["mapper"], lambda o: phase(o["greedy"], "mapper"), lambda f: f["mapper"])
+    add("GPT-2 prefill, 10 rows (ms)", torch_phase["prefill"], lambda o: phase(o["greedy"], "prefill"), lambda f: f["decode"])
+    add("GPT-2 decode (ms/token)", torch_phase["ms_per_token"], lambda o: phase(o["greedy"], "ms_per_token"), lambda f: f["decode"])
     add(f"JPEG -> greedy {T}-token caption, warm (ms)", torch_phase["total"], lambda o: phase(o["greedy"], "total"), caption_floor)
     add(f"seed loop: {args.candidates} cand., top-p {TOP_P}, {T} tok (ms)", med(seed_t), lambda o: phase(o["seed"], "total"), caption_floor)
     add("fresh process -> first caption (ms)", med([f["wall_ms"] for f in fresh_t]),
         lambda o: med([f["wall_ms"] for f in o["fresh"]]), caption_floor)
     add("peak RSS (MiB)", med([f["peak_rss_mib"] for f in fresh_t]), lambda o: o["greedy"].get("peak_rss_mib", float("nan")), None, "%.0f")
-    report["table"] = [{"phase": r[0], "torch": r[1], "ours": dict(zip(backends, r[2])), "floor": r[3]} for r in rows]
+    report["table"] = [{"phase": r[0], "torch": r[1], "ours": dict(zip(backends, r[2])), "floor": dict(zip(backends, r[3]))} for r in rows]
 
     print(f"threads {N}, runs {R}, tokens {T}, candidates {args.candidates}; medians; load {report['load_start'][0]:.2f} -> {report['load_end'][0]:.2f}")
-    head = f"{'phase':50s} {'PyTorch':>10s}" + "".join(f" {('ours ' + b):>11s} {'x faster':>8s}" for b in backends) + f" {'floor':>8s}" + "".join(f" {'of floor':>9s}" for _ in backends)
+    head = f"{'phase':50s} {'PyTorch':>10s}" + "".join(f" {('ours ' + b):>11s} {'x faster':>8s} {'floor':>8s} {'of floor':>8s}" for b in backends)
     print(head)
-    for name, tv, values, floor, fmt in rows:
+    for name, tv, values, fls, fmt in rows:
         line = f"{name:50s} {fmt % tv:>10s}"
-        for v in values:
+        for v, floor in zip(values, fls):
             line += f" {fmt % v:>11s} {(tv / v if v else float('nan')):>7.2f}x"
-        line += f" {(fmt % floor) if floor else '':>8s}"
-        for v in values:
-            line += f" {(floor / v * 100 if floor and v else float('nan')):>8.0f}%" if floor else f" {'':>9s}"
+            line += f" {fmt % floor:>8s} {floor / v * 100:>7.0f}%" if (floor and v) else f" {'':>8s} {'':>8s}"
         print(line)
     for b, o in ours.items():
         g = o["greedy"]

@@ -2,7 +2,7 @@
  *
  *   cc -O2 -mavx2 -mfma -mavx512f -pthread tools/machine_limits_probe.c -o /tmp/machine_limits_probe
  *   machine_limits_probe fma THREADS {avx2|avx512}   -> GFLOP/s (fp32 FMA = 2 flops per lane)
- *   machine_limits_probe bw THREADS MIB REPEATS      -> GB/s reading MIB MiB (best and median pass)
+ *   machine_limits_probe bw THREADS MIB REPEATS [STREAMS] -> GB/s reading MIB MiB (best and median pass)
  *
  * The FMA loop keeps 12 independent accumulators per thread, enough to cover FMA latency on two
  * ports. The bandwidth loop sums floats with 4 AVX2 accumulators; each thread reads its own
@@ -59,18 +59,24 @@ static void *fma_thread(void *p) {
     return NULL;
 }
 
-typedef struct { const float *data; size_t count; double sum; } BwArg;
+typedef struct { const float *data; size_t count; int streams; double sum; } BwArg;
 
 __attribute__((target("avx2"))) static void *bw_thread(void *p) {
     BwArg *arg = p;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    const float *d = arg->data;
-    size_t n = arg->count & ~(size_t)31;
-    for (size_t i = 0; i < n; i += 32) {
-        s0 = _mm256_add_ps(s0, _mm256_load_ps(d + i));
-        s1 = _mm256_add_ps(s1, _mm256_load_ps(d + i + 8));
-        s2 = _mm256_add_ps(s2, _mm256_load_ps(d + i + 16));
-        s3 = _mm256_add_ps(s3, _mm256_load_ps(d + i + 24));
+    const int streams = arg->streams;
+    size_t len = (arg->count / streams) & ~(size_t)15;  /* floats per stream, whole lines */
+    for (size_t i = 0; i < len; i += 16) {
+        for (int s = 0; s < streams; s += 2) {
+            const float *a = arg->data + (size_t)s * len + i;
+            s0 = _mm256_add_ps(s0, _mm256_load_ps(a));
+            s1 = _mm256_add_ps(s1, _mm256_load_ps(a + 8));
+            if (s + 1 < streams) {
+                const float *b = a + len;
+                s2 = _mm256_add_ps(s2, _mm256_load_ps(b));
+                s3 = _mm256_add_ps(s3, _mm256_load_ps(b + 8));
+            }
+        }
     }
     float out[8];
     _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
@@ -114,7 +120,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "bw") == 0 && argc >= 5) {
         size_t mib = (size_t)atol(argv[3]);
         int repeats = atoi(argv[4]);
-        if (mib < 1 || repeats < 1 || repeats > 100) { fprintf(stderr, "bad MIB or REPEATS\n"); return 2; }
+        int streams = argc >= 6 ? atoi(argv[5]) : 1;
+        if (mib < 1 || repeats < 1 || repeats > 100 || streams < 1 || streams > 64) { fprintf(stderr, "bad MIB, REPEATS or STREAMS\n"); return 2; }
         size_t count = mib * 1024 * 1024 / sizeof(float);
         float *data = aligned_alloc(64, count * sizeof(float));
         if (!data) { fprintf(stderr, "out of memory\n"); return 1; }
@@ -126,12 +133,13 @@ int main(int argc, char **argv) {
         for (int r = 0; r < repeats; r++) {
             BwArg args[64];
             double t0 = now();
-            for (int t = 0; t < threads; t++) { args[t].data = data + per * t; args[t].count = per; pthread_create(&tid[t], NULL, bw_thread, &args[t]); }
+            for (int t = 0; t < threads; t++) { args[t].data = data + per * t; args[t].count = per; args[t].streams = streams; pthread_create(&tid[t], NULL, bw_thread, &args[t]); }
             for (int t = 0; t < threads; t++) { pthread_join(tid[t], NULL); sum += args[t].sum; }
-            rates[r] = (double)per * threads * sizeof(float) / (now() - t0) * 1e-9;
+            size_t read = ((per / streams) & ~(size_t)15) * streams;
+            rates[r] = (double)read * threads * sizeof(float) / (now() - t0) * 1e-9;
         }
         qsort(rates, repeats, sizeof(double), cmp_double);
-        printf("{\"test\":\"bw\",\"threads\":%d,\"mib\":%zu,\"best_gbs\":%.2f,\"median_gbs\":%.2f,\"check\":%g}\n", threads, mib,
+        printf("{\"test\":\"bw\",\"threads\":%d,\"mib\":%zu,\"streams\":%d,\"best_gbs\":%.2f,\"median_gbs\":%.2f,\"check\":%g}\n", threads, mib, streams,
                rates[repeats - 1], rates[repeats / 2], sum);
         free(data);
         return 0;
