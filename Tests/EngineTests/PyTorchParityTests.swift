@@ -85,6 +85,22 @@ final class PyTorchParityTests: XCTestCase {
         }
     }
 
+    /// The dumped pixels are the preprocessed input itself (not memory the encoder reused), equal
+    /// to torchvision's tensor for the same photo (Tests/Fixtures/images/tensors).
+    func testCapturedPixelsAreTorchvisionsTensor() throws {
+        let path = try convert(Self.layouts[0], clip: Self.clipLayouts[0])
+        let model = try CaptionModel.load(path: path, options: LoadOptions(backend: "blas", threads: 1))
+        var options = DecodingOptions(maxTokens: 2)
+        options.captureIntermediates = true
+        let pixels = try XCTUnwrap(try model.caption(imageAt: Self.seedImages + "/256063.jpg", options: options).intermediates).pixelValues
+        let data = try Data(contentsOf: Self.repo.appendingPathComponent("Tests/Fixtures/images/tensors/dev_256063.f32"))
+        let reference = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(pixels.count, reference.count)
+        var maxError: Float = 0
+        for (a, b) in zip(pixels, reference) { maxError = max(maxError, abs(a - b)) }
+        XCTAssertLessThanOrEqual(maxError, 1e-6)
+    }
+
     func testEveryCLIPLayoutMatchesPyTorch() throws {
         for clip in Self.clipLayouts.dropFirst() {
             let path = try convert(Self.layouts[0], clip: clip)

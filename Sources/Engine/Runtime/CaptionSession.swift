@@ -57,6 +57,9 @@ final class CaptionSession {
         if let phase { profiler?.endPhase("preprocess", start: phase) }
         timings.preprocess = ms(begin, t1)
 
+        // Copy the pixels now: the encoder's arena reuses the input's memory once it is consumed.
+        let pixelCopy = capture ? Array(UnsafeBufferPointer(start: pixels, count: pixelShape.elementCount)) : []
+
         let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: model.maxContext)
         phase = profiler?.beginPhase("image_encoder")
         try imageEncoder.run(symbols: single, context: context, profiler: profiler)
@@ -79,7 +82,7 @@ final class CaptionSession {
         var intermediates: Intermediates? = nil
         if capture {
             intermediates = Intermediates(
-                pixelValues: Array(UnsafeBufferPointer(start: pixels, count: pixelShape.elementCount)),
+                pixelValues: pixelCopy,
                 imageSize: c.imageSize,
                 imageEmbedding: Array(UnsafeBufferPointer(start: embedding.floats, count: embedding.elementCount)),
                 prefixEmbeddings: Array(UnsafeBufferPointer(start: prefix.floats, count: prefix.elementCount)),
