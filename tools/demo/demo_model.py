@@ -217,18 +217,18 @@ class DemoCaptioner(nn.Module):
 
 def load_demo(model_dir: str):
     """Load a trained demo model folder -> (DemoCaptioner in eval mode, CaptionTokenizer)."""
-    import clip.model
     from transformers import GPT2Config
 
     with open(os.path.join(model_dir, MODEL_JSON), encoding="utf-8") as f:
         cfg = json.load(f)
     tok = CaptionTokenizer(os.path.join(model_dir, GPT2_DIR, "vocab.txt"))
-    state = torch.load(os.path.join(model_dir, CLIP_STATE), map_location="cpu")
-    clip_model = clip.model.build_model(dict(state)).float()
+    # Built from the config and loaded in fp32 (clip.model.build_model would round to fp16;
+    # train.py already rounded the weights that way, so both give the same numbers).
+    clip_model = build_clip(cfg)
+    clip_model.load_state_dict(torch.load(os.path.join(model_dir, CLIP_STATE), map_location="cpu"))
     gcfg = GPT2Config.from_json_file(os.path.join(model_dir, GPT2_DIR, "config.json"))
     clipcap = ClipCaptionModel(gcfg, cfg["embed_dim"], cfg["mapper_hidden"], cfg["prefix_len"])
-    clipcap.load_state_dict(torch.load(os.path.join(model_dir, CLIPCAP_CHECKPOINT), map_location="cpu"),
-                            strict=False)
+    clipcap.load_state_dict(torch.load(os.path.join(model_dir, CLIPCAP_CHECKPOINT), map_location="cpu"))
     model = DemoCaptioner(clip_model, clipcap).eval()
     return model, tok
 

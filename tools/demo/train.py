@@ -189,7 +189,26 @@ def evaluate(model, tok, crops: np.ndarray, caps, batch: int = 100) -> tuple:
     return score(zip(caps, preds)), preds
 
 
-def save_outputs(out: str, model: dm.DemoCaptioner, cfg: dict, gcfg) -> None:
+def round_like_openai(clip_model):
+    """A copy of the CLIP with OpenAI's fp16 conversion (``clip.model.convert_weights``: conv,
+    linear, attention and projection weights in fp16, the rest fp32), as in OpenAI's archives.
+    The live fp32 model takes the rounded values too, so every written file and the PyTorch
+    reference hold exactly the same numbers (and clip.load(jit=False), which rounds to fp16
+    itself, changes nothing)."""
+    import copy
+
+    import clip.model
+
+    half = copy.deepcopy(clip_model).eval()
+    clip.model.convert_weights(half)
+    rounded = half.state_dict()
+    with torch.no_grad():
+        for name, value in clip_model.state_dict().items():
+            value.copy_(rounded[name].to(value.dtype))
+    return half
+
+
+def save_outputs(out: str, model: dm.DemoCaptioner, clip_half, cfg: dict, gcfg) -> None:
     """Write every file of the model folder (each via a temp file + rename)."""
     os.makedirs(os.path.join(out, dm.GPT2_DIR), exist_ok=True)
     clip_model = model.clip.eval()
@@ -202,13 +221,14 @@ def save_outputs(out: str, model: dm.DemoCaptioner, cfg: dict, gcfg) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
-    # TorchScript archive shaped like OpenAI's: a traced CLIP with forward, encode_image, encode_text.
-    image = torch.randn(1, 3, CROP, CROP)
+    # TorchScript archive shaped like OpenAI's: the fp16-converted CLIP traced with half inputs
+    # (forward, encode_image, encode_text); clip.load(jit=True) patches it back to fp32 on CPU.
+    image = torch.randn(1, 3, CROP, CROP).half()
     text = torch.zeros(1, 77, dtype=torch.long)
     text[0, :3] = torch.tensor([1, 5, cfg["text_vocab"] - 1])
     with torch.no_grad():
         traced = torch.jit.trace_module(
-            clip_model, {"forward": (image, text), "encode_image": (image,), "encode_text": (text,)})
+            clip_half, {"forward": (image, text), "encode_image": (image,), "encode_text": (text,)})
     atomic_save(traced, dm.CLIP_ARCHIVE, torch.jit.save)
     atomic_save(clip_model.state_dict(), dm.CLIP_STATE, torch.save)
     atomic_save(model.clipcap.state_dict(), dm.CLIPCAP_CHECKPOINT, torch.save)
@@ -348,6 +368,7 @@ def main(argv=None) -> int:
     t_train = time.time() - t_train
 
     model.eval()
+    clip_half = round_like_openai(clip_model)
     s_eval, preds = evaluate(model, tok, eval_x, eval_caps)
     s_train, _ = evaluate(model, tok, train_x[:500], train_caps[:500])
     print(format_scores(f"train set (first 500, seed {args.data_seed})", s_train))
@@ -362,7 +383,7 @@ def main(argv=None) -> int:
     cfg["evaluation"] = {"seed": args.eval_seed, **{k: round(v, 4) if isinstance(v, float) else v
                                                     for k, v in s_eval.items()}}
     cfg["evaluation_train_subset"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in s_train.items()}
-    save_outputs(args.out, model, cfg, gcfg)
+    save_outputs(args.out, model, clip_half, cfg, gcfg)
     check_saved(args.out, model, eval_x, tok)
     print(f"wall time: {time.time() - t_start:.0f}s (data {t_data:.0f}s, training {t_train:.0f}s)")
     return 0
