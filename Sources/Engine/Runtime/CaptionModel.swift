@@ -50,6 +50,7 @@ public final class CaptionModel: Sendable {
 
         var openOptions = OpenOptions()
         openOptions.verifyTensorChecksumsOnFirstUse = options.verifyChecksums
+        openOptions.prefault = options.prefault
         let file = try ModelFile.open(path: path, options: openOptions)
         self.file = file
         let config = try PipelineConfig(metadata: file.metadata, file: path)

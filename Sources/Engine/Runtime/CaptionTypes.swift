@@ -12,6 +12,9 @@ public struct LoadOptions: Sendable {
     public var maxBatch: Int = 8
     /// Largest number of tokens a caption may have; sizes the KV cache.
     public var maxTokens: Int = 100
+    /// Map all of the model's pages at load (`MAP_POPULATE`) rather than faulting them in one
+    /// by one during the first caption: every weight is read by the first caption anyway.
+    public var prefault: Bool = true
 
     public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8, maxTokens: Int = 100) {
         self.backend = backend

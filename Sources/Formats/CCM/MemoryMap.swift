@@ -11,7 +11,7 @@ final class MemoryMap: @unchecked Sendable {
     /// Never written after init; the mapping is read-only.
     let bytes: UnsafeRawBufferPointer
 
-    init(path: String) throws {
+    init(path: String, prefault: Bool = false) throws {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let e = errno
@@ -29,7 +29,7 @@ final class MemoryMap: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else { throw ModelFileError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         let size = Int(st.st_size)
         guard size > 0 else { throw ModelFileError.emptyFile(path: path) }
-        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | (prefault ? MAP_POPULATE : 0), fd, 0)
         guard let p, p != MAP_FAILED else {
             throw ModelFileError.cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
         }

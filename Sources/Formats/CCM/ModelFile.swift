@@ -5,9 +5,13 @@ public struct OpenOptions: Sendable {
     /// Check each tensor's CRC32C the first time `bytes(of:)` is called for it (reads the
     /// stored bytes once; off by default because `clipcapctl verify` checks everything).
     public var verifyTensorChecksumsOnFirstUse: Bool
+    /// Map every page at open (`MAP_POPULATE`): one kernel call instead of a page fault per
+    /// 4 KiB on first use. For callers that will read the whole file anyway (the engine).
+    public var prefault: Bool
 
-    public init(verifyTensorChecksumsOnFirstUse: Bool = false) {
+    public init(verifyTensorChecksumsOnFirstUse: Bool = false, prefault: Bool = false) {
         self.verifyTensorChecksumsOnFirstUse = verifyTensorChecksumsOnFirstUse
+        self.prefault = prefault
     }
 }
 
@@ -64,7 +68,7 @@ public final class ModelFile: @unchecked Sendable {
     /// Maps and validates the file at `path`.
     /// - Throws: `ModelFileError` naming what is wrong (missing file, git-lfs pointer, truncation, bad checksum, ...).
     public static func open(path: String, options: OpenOptions = .init()) throws -> ModelFile {
-        let map = try MemoryMap(path: path)
+        let map = try MemoryMap(path: path, prefault: options.prefault)
         let layout = try FileLayout.parse(map.bytes, path: path)
         return ModelFile(path: path, map: map, layout: layout, options: options)
     }
