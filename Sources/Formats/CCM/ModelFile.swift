@@ -9,7 +9,11 @@ public struct OpenOptions: Sendable {
     /// 4 KiB on first use. For callers that will read the whole file anyway (the engine).
     public var prefault: Bool
 
-    public init(verifyTensorChecksumsOnFirstUse: Bool = false, prefault: Bool = false) {
+    public init(verifyTensorChecksumsOnFirstUse: Bool = false) {
+        self.init(verifyTensorChecksumsOnFirstUse: verifyTensorChecksumsOnFirstUse, prefault: false)
+    }
+
+    public init(verifyTensorChecksumsOnFirstUse: Bool, prefault: Bool) {
         self.verifyTensorChecksumsOnFirstUse = verifyTensorChecksumsOnFirstUse
         self.prefault = prefault
     }
