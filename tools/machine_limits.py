@@ -18,7 +18,8 @@ What it measures (every figure: best and median of --repeats passes, 1 and 2 thr
     through ctypes), with OPENBLAS_CORETYPE=SkylakeX, which the engine's BLAS backend selects
     itself on this Xeon (docs/BACKENDS.md); plus sgemv for every GPT-2 decode matrix, once
     warm (the same matrix again and again) and once cold: a full decode step's 101 M weights
-    (405 MB) walked in order, which no cache holds.
+    (405 MB) walked in order, which the L3 cannot hold; and the same walk through sgemm with
+    M = 5 and 10 rows (what a seed-loop step and the prefill do).
 Derived floors (printed and in the JSON): CLIP encode = 8.82 GFLOP / best 2-thread ViT-shape
 sgemm; GPT-2 decode token = weight bytes / the best 2-thread rate at which anything here read a
 working set of that size (the probe on 400 MiB, or sgemv over a whole decode step; never below
@@ -160,6 +161,19 @@ if gemv is not None:
     for _ in range(max(3, repeats)):
         t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
     total = sum(w.nbytes for w, _, _ in mats)
+    # The same walk with M = 5 and 10 rows through sgemm (seed-loop steps, prefill): at these M
+    # a pass should still cost about one read of the weights.
+    for m in (5, 10):
+        xm = {k: rng.standard_normal((m, k), dtype=np.float32) for k in (768, 3072)}
+        ym = {n: np.empty((m, n), np.float32) for n in (768, 2304, 3072, 21128)}
+        def step_m():
+            for w, k, n in mats:
+                so.cblas_sgemm(RowMajor, NoTrans, NoTrans, m, n, k, F(1), ptr(xm[k]), k, ptr(w), n, F(0), ptr(ym[n]), n)
+        step_m()
+        tm = []
+        for _ in range(3):
+            t0 = time.perf_counter(); step_m(); tm.append(time.perf_counter() - t0)
+        res[f"decode_step_sgemm_m{m}_ms_best"] = min(tm) * 1e3
     res["decode_step_sgemv_ms_best"] = min(times) * 1e3
     res["decode_step_sgemv_ms_median"] = statistics.median(times) * 1e3
     res["decode_step_sgemv_gbs_best"] = total / min(times) * 1e-9
