@@ -29,10 +29,16 @@ for kind in "${kinds[@]}"; do
     log="$scratch/sanitizer-test.log"
     echo "== $kind sanitizer: swift test --sanitize=$kind $* (log: $log)"
     start=$(date +%s)
-    ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1 \
-        SWIFT_BACKTRACE=enable=no \
-        swift test --scratch-path "$scratch" --sanitize="$kind" "$@" > "$log" 2>&1
-    code=$?
+    # Retry when another developer's edit lands mid-build ("was modified during the build").
+    for attempt in 1 2 3; do
+        ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1 \
+            SWIFT_BACKTRACE=enable=no \
+            swift test --scratch-path "$scratch" --sanitize="$kind" "$@" > "$log" 2>&1
+        code=$?
+        grep -q "was modified during the build" "$log" || break
+        echo "  (a source changed during the build; retrying, attempt $((attempt + 1)))"
+        sleep 30
+    done
     seconds=$(( $(date +%s) - start ))
     reports=$(grep -cE "ERROR: AddressSanitizer|WARNING: ThreadSanitizer|SUMMARY: (Address|Thread)Sanitizer" "$log")
     executed=$(grep -E "Executed [0-9]+ tests?" "$log" | tail -1 | sed 's/^[[:space:]]*//')

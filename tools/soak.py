@@ -18,6 +18,7 @@ Exit status 1 if the run fails or anonymous memory grows by more than --max-grow
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,14 @@ def image_sources():
 
 
 def main():
+    work = tempfile.mkdtemp(prefix="clipcap-soak-")
+    try:
+        return soak(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def soak(work):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--jobs", type=int, default=1)
@@ -63,11 +72,11 @@ def main():
     ap.add_argument("--warmup-fraction", type=float, default=0.1)
     ap.add_argument("--max-growth-mib", type=float, default=16.0)
     ap.add_argument("--csv", default=None, help="write the samples here")
+    ap.add_argument("--extra", default="", help="more caption options, e.g. \"--max-tokens 5\"")
     args = ap.parse_args()
 
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"{args.binary}: no release binary; run `swift build -c release --product clipcapctl` or pass --binary")
-    work = tempfile.mkdtemp(prefix="clipcap-soak-")
     model = args.model or (os.path.join(ROOT, "models/demo.ccm") if os.path.exists(os.path.join(ROOT, "models/demo.ccm")) else None)
     if model is None:
         model = os.path.join(work, "fixture.ccm")
@@ -81,7 +90,7 @@ def main():
         src = sources[i % len(sources)]
         os.symlink(src, os.path.join(images, f"{i:05d}{os.path.splitext(src)[1]}"))
 
-    command = [args.binary, "caption", "--model", model, "--backend", args.backend, "--jobs", str(args.jobs), images]
+    command = [args.binary, "caption", "--model", model, "--backend", args.backend, "--jobs", str(args.jobs)] + args.extra.split() + [images]
     if args.threads:
         command[2:2] = ["--threads", str(args.threads)]
     print("soak:", " ".join(command), f"({len(sources)} distinct images)", flush=True)

@@ -1,4 +1,5 @@
-// libFuzzer target for the `.ccm` reader: every input is written to a file in /dev/shm
+// libFuzzer target for the `.ccm` reader: every input gets its checksums recomputed
+// (Reseal.swift, so mutations reach past the CRC checks), is written to a file in /dev/shm
 // (ModelFile reads files through mmap; it has no in-memory entry point), opened, then every
 // tensor is decoded and the whole file verified — the paths `inspect`, `caption` and
 // `verify` take. Any crash, trap or sanitizer report is a bug; thrown errors are expected.
@@ -17,7 +18,9 @@ func writeScratch(_ data: UnsafeRawBufferPointer) -> Bool {
 }
 
 func exercise(_ data: UnsafeRawBufferPointer) {
-    guard writeScratch(data) else { return }
+    var bytes = Array(data)
+    Reseal.apply(&bytes)
+    guard bytes.withUnsafeBytes({ writeScratch($0) }) else { return }
     guard let model = try? ModelFile.open(path: scratchPath, options: .init(verifyTensorChecksumsOnFirstUse: false)) else { return }
     for entry in model.tensors { _ = try? model.bytes(of: entry) }
     _ = model.verify()
