@@ -119,7 +119,7 @@ struct BenchCommand: ParsableCommand {
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
         print("model \(model), image \(image), \(tokens) tokens, \(candidates) candidate(s), \(runs) runs; medians in ms [min–max]; ratio = backend / \(rows[0].label)")
         var header = pad("phase", 16)
-        for r in rows { header += lpad(r.label, 26) }
+        for r in rows { header += " " + lpad(r.label, 30) }
         print(header)
         for p in phases {
             var line = pad(p, 16)
@@ -127,15 +127,15 @@ struct BenchCommand: ParsableCommand {
             for r in rows {
                 let (med, lo, hi) = stat(r.result, p)
                 let ratio = base > 0 ? String(format: " x%.2f", med / base) : ""
-                line += lpad(String(format: "%.2f [%.1f–%.1f]", med, lo, hi) + ratio, 26)
+                line += " " + lpad(String(format: "%.2f [%.1f–%.1f]", med, lo, hi) + ratio, 30)
             }
             print(line)
         }
         var ips = pad("images/s", 16), rss = pad("peak RSS MiB", 16), cold = pad("cold start ms", 16)
         for r in rows {
-            ips += lpad(String(format: "%.2f", r.result["images_per_s"] as? Double ?? 0), 26)
-            rss += lpad(String(format: "%.0f", r.result["peak_rss_mib"] as? Double ?? 0), 26)
-            cold += lpad(String(format: "%.0f", r.result["process_to_first_caption_ms"] as? Double ?? 0), 26)
+            ips += " " + lpad(String(format: "%.2f", r.result["images_per_s"] as? Double ?? 0), 30)
+            rss += " " + lpad(String(format: "%.0f", r.result["peak_rss_mib"] as? Double ?? 0), 30)
+            cold += " " + lpad(String(format: "%.0f", r.result["process_to_first_caption_ms"] as? Double ?? 0), 30)
         }
         print(ips); print(rss); print(cold)
     }
