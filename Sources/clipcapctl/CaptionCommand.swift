@@ -99,8 +99,14 @@ struct CaptionCommand: ParsableCommand {
 
         let progress = ProgressLine(total: files.count, label: "captioning")
         let results = ResultSlots(count: files.count)
+        let failures = AtomicCounter()
+        let keepFirst = dump != nil
         let printer = OrderedPrinter(count: files.count) { index in
             self.render(file: files[index], outcome: results[index])
+            // Keep nothing once printed (a long run must not grow): only failures are counted,
+            // and the first image's result is kept for --dump.
+            if case .failure? = results[index] { failures.increment() }
+            if !(index == 0 && keepFirst) { results[index] = nil }
         }
         let dumpFirst = dump
         let baseOptions = decoding
@@ -134,9 +140,9 @@ struct CaptionCommand: ParsableCommand {
         if let dump, case .success(let first)? = results[0], let inter = first.intermediates {
             try writeDump(inter, to: dump)
         }
-        let failures = (0..<files.count).filter { if case .failure? = results[$0] { return true }; return false }.count
-        if failures > 0 {
-            throw CLIError("\(failures) of \(files.count) images could not be captioned (see the messages above)")
+        let failed = failures.value
+        if failed > 0 {
+            throw CLIError("\(failed) of \(files.count) images could not be captioned (see the messages above)")
         }
     }
 
@@ -222,11 +228,17 @@ final class OrderedPrinter: @unchecked Sendable {
 
 /// A counter shared by worker threads.
 final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
+    private var count = 0
     private let lock = NSLock()
+    /// Adds one; returns the value before.
+    @discardableResult
     func increment() -> Int {
         lock.lock(); defer { lock.unlock() }
-        value += 1
-        return value - 1
+        count += 1
+        return count - 1
+    }
+    var value: Int {
+        lock.lock(); defer { lock.unlock() }
+        return count
     }
 }

@@ -33,6 +33,12 @@ struct FileLayout {
         }
         let version = u32(8)
         guard version == CCMFormatSpec.version else {
+            // A newer file has a valid header checksum (the checksum's place never moves) or at
+            // least a plausible version number; a flipped byte in the version field has neither.
+            let checksumHolds = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: file[0..<60])) == u32(60)
+            if !checksumHolds && version > 255 {
+                throw ModelFileError.checksumMismatch(path: path, region: "header")
+            }
             throw ModelFileError.unsupportedVersion(path: path, found: version, supported: CCMFormatSpec.version)
         }
         guard u32(12) == CCMFormatSpec.byteOrderMark else { throw ModelFileError.wrongByteOrder(path: path) }
@@ -52,7 +58,10 @@ struct FileLayout {
 
         // Section table.
         let count = Int(u32(20))
-        guard count >= 1, count <= FormatLimits.maxSections else {
+        guard count >= 1 else {
+            throw ModelFileError.badSectionTable(path: path, reason: "the header declares 0 sections; a model has at least one")
+        }
+        guard count <= FormatLimits.maxSections else {
             throw ModelFileError.limitExceeded(path: path, what: "section count \(count)", limit: FormatLimits.maxSections)
         }
         let tableOffset64 = u64(24)

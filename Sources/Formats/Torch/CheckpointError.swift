@@ -13,6 +13,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case textFile(path: String, start: String)
     /// Bytes that match no supported format.
     case unknownFormat(path: String, firstBytes: String)
+    /// A clipcap `.ccm` model given where a PyTorch checkpoint was expected.
+    case alreadyConverted(path: String)
     /// A pre-1.6 `torch.save` file (a stream of raw pickles).
     case legacyTorchFormat(path: String)
     /// A raw pickle that is not a torch zip checkpoint.
@@ -56,6 +58,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(path) is an HTML page, not a checkpoint: the download probably failed (login page, error page or redirect); download the file again."
         case .textFile(let path, let start):
             return "\(path) is a text file (it starts with \"\(start)\"), not a checkpoint: check that you downloaded the weights file."
+        case .alreadyConverted(let path):
+            return "\(path) is already a clipcap model (.ccm), not a PyTorch checkpoint: use it directly with `clipcapctl caption --model`"
         case .unknownFormat(let path, let firstBytes):
             return "\(path) is not a PyTorch zip checkpoint, TorchScript archive or safetensors file (first bytes \(firstBytes)); convert it with PyTorch to one of those."
         case .legacyTorchFormat(let path):

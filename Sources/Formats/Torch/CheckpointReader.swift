@@ -30,6 +30,7 @@ enum FormatSniffer {
             return .zip
         }
         if head.starts(with: legacyMagic) { throw CheckpointError.legacyTorchFormat(path: path) }
+        if head.starts(with: [0x89, 0x43, 0x43, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]) { throw CheckpointError.alreadyConverted(path: path) }
         if head.count >= 2, head[0] == 0x80, (2...5).contains(head[1]) { throw CheckpointError.barePickle(path: path) }
         if head.count >= 9, head[8] == UInt8(ascii: "{"), head[6] == 0, head[7] == 0 {
             return .safetensors   // an 8-byte length well under 2^48, then the JSON header
