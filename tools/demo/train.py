@@ -143,15 +143,15 @@ class AuxHead(torch.nn.Module):
 
 
 def structured_init(visual, enabled: bool) -> None:
-    """Initialisation that makes the from-scratch ViT learn in CPU minutes instead of hours.
+    """Initialisation meant to speed up the from-scratch ViT on a small CPU budget.
 
     - conv1 (the 32x32 patch embedding): the first 48 output channels average one colour
       channel over one 8x8 block of the patch (4x4 blocks x RGB), so every patch token starts out
       carrying a 28x28-pixel view of the image; the other channels keep PyTorch's random init.
     - positional_embedding: 2-D sine-cosine of the patch row and column (MAE-style), so the left-to-
       right order needed by the captions is available from the first step.
-    Everything stays trainable. Measured: without this (and the auxiliary loss) the model reached
-    only ~2-6% exact captions after 32k training images."""
+    Everything stays trainable. Measured: after 500 steps of 32 images it made no clear
+    difference (colour 53% vs 49%, shape 16% vs 16%); kept because it does not hurt."""
     if not enabled:
         return
     with torch.no_grad():
@@ -262,15 +262,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output model folder (e.g. models/demo-src)")
     ap.add_argument("--cache", default="/tmp/clipcap-demo-cache", help="folder of the pre-rendered data memmaps")
-    ap.add_argument("--n-train", type=int, default=32000)
+    ap.add_argument("--n-train", type=int, default=16000)
     ap.add_argument("--data-seed", type=int, default=1)
     ap.add_argument("--eval-seed", type=int, default=2)
     ap.add_argument("--n-eval", type=int, default=500)
-    ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--weight-decay", type=float, default=0.02)
-    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order")
     ap.add_argument("--vision-width", type=int, default=128)
     ap.add_argument("--vision-layers", type=int, default=4)
@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gpt2-heads", type=int, default=4)
     ap.add_argument("--mapper-hidden", type=int, default=256)
     ap.add_argument("--prefix-len", type=int, default=10)
-    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary count/rank loss")
+    ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary count/rank loss")
     ap.add_argument("--aux-until", type=float, default=0.8,
                     help="fraction of training over which the auxiliary weight decays linearly to 0")
     ap.add_argument("--structured-init", type=int, default=1, help="1: block-average conv1 + sin-cos positions")
