@@ -75,7 +75,6 @@ final class CompiledGraph: @unchecked Sendable {
 
         // Resolve operands and choose kernels.
         var compiled: [CompiledNode] = []
-        var pendingOutputs: [(node: Int, value: Int)] = []
         for node in graph.nodes {
             var operandIndices: [Int] = []
             var operandTypes: [DType?] = []
@@ -111,7 +110,6 @@ final class CompiledGraph: @unchecked Sendable {
             }
             let isAlias = node.op == "reshape"
             let out = define(outName, isAlias ? .alias(of: operandIndices[0]) : .intermediate(offset: 0, capacity: 0), .f32)
-            pendingOutputs.append((compiled.count, out))
 
             // Worst-case input shapes are filled in after planning; kernels get them for scratch sizing.
             let request = KernelRequest(node: node, inputTypes: operandTypes, constants: constants,
@@ -143,7 +141,6 @@ final class CompiledGraph: @unchecked Sendable {
             guard let v = index[o] else { throw ExecutorError.unknownValue(graph: graph.name, node: "(outputs)", value: o) }
             outputValue.append(v)
         }
-        _ = pendingOutputs
 
         self.valueNames = names
         self.valueTypes = types

@@ -41,7 +41,10 @@ final class GraphRunner: @unchecked Sendable {
             switch graph.valueKinds[v] {
             case .intermediate(let offset, _): pointers[v] = arena + offset
             case .state(let i): pointers[v] = stateBuffers[i]
-            case .constant(let w): pointers[v] = w.view.data
+            case .constant(let w):
+                // Weights never change shape: set once here, not on every run.
+                pointers[v] = w.view.data
+                shapes[v] = w.shape
             case .input, .alias: break
             }
         }
@@ -89,9 +92,6 @@ final class GraphRunner: @unchecked Sendable {
         context.bind("max_ctx", symbols.maxCtx)
         for (i, spec) in graph.states.enumerated() {
             shapes[graph.stateValue[i]] = try MemoryPlanner.resolve(spec.shape, symbols)
-        }
-        for v in 0..<graph.valueKinds.count {
-            if case .constant(let w) = graph.valueKinds[v] { shapes[v] = w.shape }
         }
         for n in 0..<graph.nodes.count {
             // A node's time includes the executor's own work for it (shape inference, views),
