@@ -27,6 +27,9 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Tokens to decode per run (stop tokens are ignored until then, so every run does the same work).")
     var maxTokens: Int = 20
 
+    @Option(name: .long, help: "Candidates decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
+    var candidates: Int = 1
+
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
@@ -37,12 +40,15 @@ struct ProfileCommand: ParsableCommand {
     var svg: String?
 
     func validate() throws {
-        guard runs >= 1, maxTokens >= 1 else { throw ValidationError("--runs and --max-tokens must be at least 1") }
+        guard runs >= 1, maxTokens >= 1, candidates >= 1 else {
+            throw ValidationError("--runs, --max-tokens and --candidates must be at least 1")
+        }
     }
 
     func run() throws {
-        let loaded = try ClipCap.loadModel(path: model, options: LoadOptions(backend: backend, threads: threads, maxBatch: 1, maxTokens: maxTokens))
-        var options = DecodingOptions(strategy: .greedy, maxTokens: maxTokens)
+        let loaded = try ClipCap.loadModel(path: model, options: LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: maxTokens))
+        var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
+                                      topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: maxTokens)
         options.minTokens = maxTokens
         _ = try loaded.caption(imageAt: image, options: options)  // warm-up: page in weights, size scratch
         let profiler = Profiler()
@@ -61,9 +67,10 @@ struct ProfileCommand: ParsableCommand {
             object["backend"] = backend
             object["threads"] = loaded.options.threads
             object["image"] = image
+            object["candidates"] = candidates
             print(jsonLine(object))
         } else {
-            print("model \(model), backend \(backend), \(loaded.options.threads) thread(s), \(maxTokens) tokens per run")
+            print("model \(model), backend \(backend), \(loaded.options.threads) thread(s), \(maxTokens) tokens per run, \(candidates) candidate(s)")
             print(report.text(), terminator: "")
         }
     }

@@ -6,15 +6,20 @@ import ModelConverter
 import NaiveBackend
 import XCTest
 
-/// The AVX2 `linear_i8` kernel against the naive reference (dequantized weights, float x).
+/// The `linear_i8` kernels (AVX2 and, where the CPU has it, AVX-512 VNNI) against the naive
+/// reference (dequantized weights, float x).
 final class Int8KernelTests: XCTestCase {
+    /// Both micro-kernel paths; `.vnni` quietly runs AVX2 on CPUs without VNNI.
+    let paths: [Int8KernelPath] = [.avx2, .vnni]
+
     /// Random shapes, both schemes, every activation: each output must lie within the bound the
     /// activation quantization allows: |Δy| <= (sx / 2) · Σ_k |dequant(w)[n, k]| (per_channel x row
     /// scale sx; per block for the block scheme), plus float rounding.
     func testLinearI8MatchesNaiveWithinQuantizationBound() throws {
         var rng = SeededRandom(seed: 7)
         let shapes: [(m: Int, k: Int, n: Int)] = [(1, 32, 8), (2, 45, 7), (5, 96, 13), (50, 100, 9), (1, 768, 37),
-                                                  (50, 64, 64), (2, 31, 3), (5, 200, 1), (1, 1, 5)]
+                                                  (50, 64, 64), (2, 31, 3), (5, 200, 1), (1, 1, 5),
+                                                  (7, 130, 10), (3, 64, 4), (4, 1, 4), (6, 257, 6)]
         let schemes: [(String, Int)] = [("per_channel", 0), ("block", 32), ("block", 64)]
         let activations = ["none", "gelu_tanh", "gelu_erf", "quick_gelu", "tanh", "relu"]
         var caseIndex = 0
@@ -32,10 +37,11 @@ final class Int8KernelTests: XCTestCase {
                 let bias = caseIndex % 2 == 0 ? TestWeights.floats("b", (0..<n).map { _ in rng.uniform(-0.5, 0.5) }, shape: [n]) : nil
                 let x = (0..<(m * k)).map { _ in rng.normal(1.0) }
                 let request = linearI8Request(w: w, scales: s, bias: bias, scheme: scheme, block: block, activation: activation, m: m)
-                let fast = try XCTUnwrap(try Int8Backend().makeKernel(for: request))
                 let naive = try XCTUnwrap(try NaiveBackend().makeKernel(for: request))
-                let got = try runKernel(fast, x: x, xShape: [m, k], outShape: [m, n])
                 let want = try runKernel(naive, x: x, xShape: [m, k], outShape: [m, n])
+                for path in paths {
+                let fast = try XCTUnwrap(try Int8Backend(kernelPath: path).makeKernel(for: request))
+                let got = try runKernel(fast, x: x, xShape: [m, k], outShape: [m, n])
                 for r in 0..<m {
                     let group = block > 0 ? block : k
                     for j in 0..<n {
@@ -55,8 +61,9 @@ final class Int8KernelTests: XCTestCase {
                         let tolerance = 1.2 * bound + 1e-5 * magnitude + 1e-6
                         let (a, b) = (got[r * n + j], want[r * n + j])
                         XCTAssertLessThanOrEqual(abs(a - b), tolerance,
-                                                 "m=\(m) k=\(k) n=\(n) \(scheme)\(block) \(activation) row \(r) col \(j): \(a) vs \(b)")
+                                                 "\(path) m=\(m) k=\(k) n=\(n) \(scheme)\(block) \(activation) row \(r) col \(j): \(a) vs \(b)")
                     }
+                }
                 }
             }
         }
@@ -73,13 +80,15 @@ final class Int8KernelTests: XCTestCase {
             let wScales = (0..<n).map { Float(1 + $0 % 3) }
             let request = linearI8Request(w: TestWeights.int8("w", q, shape: [n, k]), scales: TestWeights.floats("s", wScales, shape: [n]),
                                           bias: nil, scheme: "per_channel", block: 0, activation: "none", m: m)
-            let kernel = try XCTUnwrap(try Int8Backend().makeKernel(for: request))
-            let got = try runKernel(kernel, x: xi.map(Float.init), xShape: [m, k], outShape: [m, n])
-            for r in 0..<m {
-                for j in 0..<n {
-                    var exact: Int64 = 0
-                    for c in 0..<k { exact += Int64(xi[r * k + c]) * Int64(q[j * k + c]) }
-                    XCTAssertEqual(got[r * n + j], Float(exact) * wScales[j], "m=\(m) k=\(k) row \(r) col \(j)")
+            for path in paths {
+                let kernel = try XCTUnwrap(try Int8Backend(kernelPath: path).makeKernel(for: request))
+                let got = try runKernel(kernel, x: xi.map(Float.init), xShape: [m, k], outShape: [m, n])
+                for r in 0..<m {
+                    for j in 0..<n {
+                        var exact: Int64 = 0
+                        for c in 0..<k { exact += Int64(xi[r * k + c]) * Int64(q[j * k + c]) }
+                        XCTAssertEqual(got[r * n + j], Float(exact) * wScales[j], "\(path) m=\(m) k=\(k) row \(r) col \(j)")
+                    }
                 }
             }
         }
@@ -96,6 +105,11 @@ final class Int8KernelTests: XCTestCase {
                 for i in 0..<k { exact += Int64(a[i]) * Int64(b[i]) }
                 let got = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in ci8_dot(pa.baseAddress, pb.baseAddress, Int64(k)) } }
                 XCTAssertEqual(Int64(got), exact, "k=\(k) pattern \(pattern)")
+                // VNNI: u8 up to 255 times s8, four products per int32 lane; exact below K = 66,000.
+                if ci8_cpu_has_avx512_vnni() != 0, k < 66_000 {
+                    let v = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in ci8_dot_vnni(pa.baseAddress, pb.baseAddress, Int64(k)) } }
+                    XCTAssertEqual(Int64(v), exact, "vnni k=\(k) pattern \(pattern)")
+                }
             }
         }
     }
@@ -104,14 +118,16 @@ final class Int8KernelTests: XCTestCase {
     /// x = +127.0 everywhere (scale exactly 1), w = ±127, scale 1; 16129 · K is exact in Float for K = 1000.
     func testSaturationWorstCaseThroughLinear() throws {
         let k = 1000, n = 6
-        for m in [1, 2, 5] {
+        for m in [1, 2, 5, 9] {
             let q: [Int8] = (0..<(n * k)).map { i in (i / k) % 2 == 0 ? 127 : -127 }
             let request = linearI8Request(w: TestWeights.int8("w", q, shape: [n, k]), scales: TestWeights.floats("s", [Float](repeating: 1, count: n), shape: [n]),
                                           bias: nil, scheme: "per_channel", block: 0, activation: "none", m: m)
-            let kernel = try XCTUnwrap(try Int8Backend().makeKernel(for: request))
-            let got = try runKernel(kernel, x: [Float](repeating: 127, count: m * k), xShape: [m, k], outShape: [m, n])
-            for r in 0..<m {
-                for j in 0..<n { XCTAssertEqual(got[r * n + j], Float(j % 2 == 0 ? 16129 * k : -16129 * k), "m=\(m) row \(r) col \(j)") }
+            for path in paths {
+                let kernel = try XCTUnwrap(try Int8Backend(kernelPath: path).makeKernel(for: request))
+                let got = try runKernel(kernel, x: [Float](repeating: 127, count: m * k), xShape: [m, k], outShape: [m, n])
+                for r in 0..<m {
+                    for j in 0..<n { XCTAssertEqual(got[r * n + j], Float(j % 2 == 0 ? 16129 * k : -16129 * k), "\(path) m=\(m) row \(r) col \(j)") }
+                }
             }
         }
     }

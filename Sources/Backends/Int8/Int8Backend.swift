@@ -1,4 +1,5 @@
 import BLASBackend
+import Foundation
 import CCMFormat
 import CInt8Kernels
 import Engine
@@ -11,13 +12,19 @@ import NaiveBackend
 /// silent executor fallbacks. See docs/INT8.md.
 public final class Int8Backend: Backend {
     public let name = "int8"
-    public let summary = "AVX2 int8 linear_i8 (vpmaddubsw + sign trick, per-row activation quantization); other ops via blas"
+    public var summary: String {
+        let kernel = kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd" : "AVX2 vpmaddubsw + sign trick"
+        return "int8 linear_i8 (\(kernel), per-row activation quantization); other ops via blas"
+    }
 
     /// Float operators go to these, in order.
     private let delegates: [any Backend]
+    /// The micro-kernel for `per_channel` products.
+    public let kernelPath: Int8KernelPath
 
-    public init() {
+    public init(kernelPath: Int8KernelPath = .automatic) {
         delegates = [BLASBackend(), NaiveBackend()]
+        self.kernelPath = kernelPath
     }
 
     /// Adds an `Int8Backend` to `BackendRegistry.shared`.
@@ -33,7 +40,7 @@ public final class Int8Backend: Backend {
     public var capabilities: [OpCapability] {
         var list = [
             OpCapability(op: "linear_i8", weightTypes: [.i8],
-                         note: "AVX2 vpmaddubsw+sign trick; per_channel (per-row x) or block (per-block x); weights from the mmap"),
+                         note: (kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd (per_channel), AVX2 (block)" : "AVX2 vpmaddubsw+sign trick") + "; per_channel (per-row x) or block (per-block x); weights from the mmap"),
             OpCapability(op: "gather", weightTypes: [.i8], note: "int8 tables dequantized per row read"),
         ]
         let own = Set(list.map(\.op))
@@ -49,7 +56,7 @@ public final class Int8Backend: Backend {
         if Int8CPU.hasAVX2 {
             switch request.node.op {
             case "linear_i8":
-                if let kernel = try Int8Linear(request) { return kernel }
+                if let kernel = try Int8Linear(request, path: kernelPath) { return kernel }
             case "gather":
                 if let kernel = try Int8Gather(request) { return kernel }
             default:
@@ -76,4 +83,26 @@ public func registerInt8Backend() {
 /// The runtime CPU check, done once.
 enum Int8CPU {
     static let hasAVX2: Bool = ci8_cpu_has_avx2() != 0
+    static let hasVNNI: Bool = ci8_cpu_has_avx512_vnni() != 0
+}
+
+/// Which micro-kernel runs `per_channel` products.
+public enum Int8KernelPath: String, Sendable, CaseIterable {
+    /// AVX-512 VNNI when the CPU has it, else AVX2. `CLIPCAP_INT8_KERNEL=avx2` forces AVX2
+    /// (to compare the two on one machine).
+    case automatic
+    /// `vpmaddubsw` with the sign trick.
+    case avx2
+    /// `vpdpbusd` on shifted activations (falls back to AVX2 on CPUs without VNNI).
+    case vnni
+
+    var usesVNNI: Bool {
+        switch self {
+        case .avx2: return false
+        case .vnni: return Int8CPU.hasVNNI
+        case .automatic:
+            if let forced = ProcessInfo.processInfo.environment["CLIPCAP_INT8_KERNEL"], forced == "avx2" { return false }
+            return Int8CPU.hasVNNI
+        }
+    }
 }

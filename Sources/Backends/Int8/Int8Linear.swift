@@ -1,14 +1,18 @@
+import BLASBackend
 import CCMFormat
 import CInt8Kernels
 import Engine
+import NaiveBackend
 
-/// `linear_i8` on the AVX2 micro-kernels: `out = act(x · dequant(w)ᵀ + b)`.
+/// `linear_i8` on the int8 micro-kernels: `out = act(x · dequant(w)ᵀ + b)`.
 ///
 /// Per call, each row of `x` is quantized to symmetric int8 (one scale per row for the
 /// `per_channel` scheme, one per block for `block`), then the int32 products are scaled by
-/// activation scale × weight scale in the epilogue, with bias and activation fused. The int8
-/// weight `[N, K]` is read straight from the model file's memory map; output channels are
-/// split into a few chunks over the session's thread pool.
+/// activation scale × weight scale with the bias fused in C, and the activation is applied by
+/// the vectorised float code of the BLAS backend. The int8 weight `[N, K]` is read straight from
+/// the model file's memory map; output channels are split into a few chunks over the session's
+/// thread pool. `per_channel` runs on AVX-512 VNNI (`vpdpbusd`) where the CPU has it, else on
+/// AVX2 (`vpmaddubsw` + sign trick); `block` always on AVX2.
 struct Int8Linear: Kernel {
     let nodeName: String
     let n: Int
@@ -20,7 +24,10 @@ struct Int8Linear: Kernel {
     let bias: Int8FloatOperand?
     /// Input index of a bias computed by the graph (not a model-file tensor).
     let runtimeBiasIndex: Int?
-    let activation: Int32
+    let activation: LinearActivation
+    /// Per-row sums of the weight, for the VNNI kernel's unsigned-shift correction; nil on the
+    /// AVX2 path. Computed once at load (n Int32s; the weight itself is never copied).
+    let rowSums: [Int32]?
 
     /// Below this many multiply-adds a call runs on the calling thread (waking workers costs
     /// ~10 µs, more than the work).
@@ -28,7 +35,7 @@ struct Int8Linear: Kernel {
 
     /// `nil` when the weight is not an int8 model-file tensor (another backend may handle it);
     /// throws for malformed nodes.
-    init?(_ request: KernelRequest) throws {
+    init?(_ request: KernelRequest, path: Int8KernelPath = .automatic) throws {
         let node = request.node
         nodeName = node.name
         func fail(_ message: String) -> KernelError { KernelError("node '\(node.name)' (linear_i8): \(message)") }
@@ -77,7 +84,16 @@ struct Int8Linear: Kernel {
             bias = nil
             runtimeBiasIndex = nil
         }
-        activation = try Int8Activation.code(request)
+        activation = try LinearActivation(request)
+        if block == 0, path.usesVNNI {
+            var sums = [Int32](repeating: 0, count: n)
+            let base = w.bytes.baseAddress!.assumingMemoryBound(to: Int8.self)
+            let (rows, cols) = (Int64(n), Int64(k))
+            sums.withUnsafeMutableBufferPointer { ci8_row_sums(base, rows, cols, $0.baseAddress) }
+            rowSums = sums
+        } else {
+            rowSums = nil
+        }
     }
 
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
@@ -107,21 +123,30 @@ struct Int8Linear: Kernel {
         let sx = raw.assumingMemoryBound(to: Float.self)
         let xq = (raw + scaleBytes).assumingMemoryBound(to: Int8.self)
         ci8_quantize_rows(x.floats, Int64(m), Int64(k), Int64(block == 0 ? k : block), xq, sx)
+        if rowSums != nil { ci8_shift_to_unsigned(xq, Int64(m * k), UnsafeMutableRawPointer(xq).assumingMemoryBound(to: UInt8.self)) }
 
         let w = weight.bytes.baseAddress!.assumingMemoryBound(to: Int8.self)
         let sw = scales.base
         let dst = out.floats
-        let (m64, k64, n64, blk, act) = (Int64(m), Int64(k), Int64(n), Int64(block), activation)
+        let (m64, k64, n64, blk, activation) = (Int64(m), Int64(k), Int64(n), Int64(block), activation)
+        let none = Int32(CI8_ACT_NONE.rawValue)
         let chunks = Int8Linear.chunkCount(m: m, n: n, k: k, threads: context.pool.threads)
         let per = ((n + chunks - 1) / chunks + 3) & ~3   // whole 4-row tiles per chunk
         let body: (Int) -> Void = { c in
             let n0 = min(n, c * per), n1 = min(n, n0 + per)
             if n0 >= n1 { return }
-            if blk == 0 {
-                ci8_linear_per_channel(xq, sx, m64, k64, w, sw, biasPointer, Int64(n0), Int64(n1), act, dst, n64)
+            if let rowSums {
+                rowSums.withUnsafeBufferPointer { sums in
+                    let xu = UnsafeRawPointer(xq).assumingMemoryBound(to: UInt8.self)
+                    ci8_linear_per_channel_vnni(xu, sx, m64, k64, w, sums.baseAddress, sw, biasPointer,
+                                                Int64(n0), Int64(n1), dst, n64)
+                }
+            } else if blk == 0 {
+                ci8_linear_per_channel(xq, sx, m64, k64, w, sw, biasPointer, Int64(n0), Int64(n1), none, dst, n64)
             } else {
-                ci8_linear_block(xq, sx, m64, k64, blk, w, sw, biasPointer, Int64(n0), Int64(n1), act, dst, n64)
+                ci8_linear_block(xq, sx, m64, k64, blk, w, sw, biasPointer, Int64(n0), Int64(n1), none, dst, n64)
             }
+            VectorActivation.apply(activation, dst + n0, rows: m, count: n1 - n0, stride: n)
         }
         if chunks == 1 { body(0) } else { context.pool.parallelFor(chunks, body) }
     }

@@ -49,6 +49,28 @@ void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, i
                       const int8_t *w, const float *sw, const float *bias,
                       int64_t n0, int64_t n1, int activation, float *out, int64_t ldo);
 
+// MARK: AVX-512 VNNI (int8_vnni.c): only call after ci8_cpu_has_avx512_vnni() returned 1.
+
+/// 1 when this CPU executes AVX-512 F/BW/VL and VNNI (vpdpbusd), else 0.
+int ci8_cpu_has_avx512_vnni(void);
+
+/// sums[r] = sum_k w[r, k] for the n rows of w [n, k] (the VNNI kernel's shift correction).
+void ci8_row_sums(const int8_t *w, int64_t n, int64_t k, int32_t *sums);
+
+/// u[i] = q[i] + 128 as unsigned bytes (in place allowed: u may alias q).
+void ci8_shift_to_unsigned(const int8_t *q, int64_t count, uint8_t *u);
+
+/// Per-channel linear with vpdpbusd, no activation: out[r, n] = sx[r] * sw[n] *
+/// (sum_k xu[r, k] * w[n, k] - 128 * wsum[n]) + bias[n], rows [0, m), channels [n0, n1).
+/// `xu` are the shifted activations (ci8_shift_to_unsigned), `wsum` the row sums of `w`.
+void ci8_linear_per_channel_vnni(const uint8_t *xu, const float *sx, int64_t m, int64_t k,
+                                 const int8_t *w, const int32_t *wsum, const float *sw,
+                                 const float *bias, int64_t n0, int64_t n1,
+                                 float *out, int64_t ldo);
+
+/// Exact int32 dot product through the VNNI path (shift + row-sum correction), for tests.
+int32_t ci8_dot_vnni(const int8_t *a, const int8_t *b, int64_t k);
+
 /// Exact int32 dot product of two int8 vectors of length k with the same AVX2 path the linear
 /// kernels use (for tests of the saturation worst case).
 int32_t ci8_dot(const int8_t *a, const int8_t *b, int64_t k);
