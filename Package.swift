@@ -32,6 +32,9 @@ let package = Package(
         /// AVX2 int8 micro-kernels: Swift's SIMD integer types cannot reach vpmaddubsw.
         .target(name: "CInt8Kernels", path: "Sources/CInt8Kernels",
                 cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]),
+        /// AVX-512 few-row float products (batched decode) that read each weight once for all rows.
+        .target(name: "CFloatKernels", path: "Sources/CFloatKernels",
+                cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma"])]),
 
         // MARK: formats
         .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM",
@@ -52,7 +55,7 @@ let package = Package(
         // MARK: backends (plugins: each registers itself with Engine's BackendRegistry)
         .target(name: "NaiveBackend", dependencies: ["Engine"], path: "Sources/Backends/Naive",
                 swiftSettings: fastSwift),
-        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "NaiveBackend"], path: "Sources/Backends/BLAS",
+        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "CFloatKernels", "NaiveBackend"], path: "Sources/Backends/BLAS",
                 swiftSettings: fastSwift),
         .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels", "BLASBackend", "NaiveBackend"], path: "Sources/Backends/Int8",
                 swiftSettings: fastSwift),

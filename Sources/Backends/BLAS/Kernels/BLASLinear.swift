@@ -37,7 +37,8 @@ struct Epilogue: Sendable {
     }
 }
 
-/// `linear` on OpenBLAS: `sgemm` for several rows, `sgemv` for one; `io` weights ([K, N],
+/// `linear` on OpenBLAS: `sgemm` for many rows, `sgemv` for one, the few-row AVX-512 kernels
+/// (`FewRowProduct`) for 2-8; `io` weights ([K, N],
 /// no transpose) or `oi` ([N, K], transposed). `f32` weights are used straight from the model
 /// file; `f16` / `bf16` are widened once, here, into memory the kernel owns.
 struct BLASLinear: Kernel {
@@ -104,6 +105,9 @@ struct BLASLinear: Kernel {
         guard OpenBLAS.fits(rows, n, k) else { throw label.error("x \(x.shape) is too large for 32-bit BLAS sizes") }
         if k == 0 {
             out.update(repeating: 0, count: rows * n)
+        } else if FewRowProduct.handles(rows: rows) {
+            FewRowProduct.product(m: rows, n: n, k: k, a: x.pointer, b: weight.base, transposeB: transposed,
+                                  c: out, pool: context.pool)
         } else {
             OpenBLAS.product(m: rows, n: n, k: k, a: x.pointer, lda: k, b: weight.base,
                              transposeB: transposed, c: out, ldc: n)

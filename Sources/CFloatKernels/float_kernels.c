@@ -1,0 +1,169 @@
+// Few-row float products on AVX-512 (see include/float_kernels.h).
+//
+// Compiled for AVX-512 with function attributes; the Swift caller checks cf32_uses_avx512()
+// and uses OpenBLAS otherwise.
+
+#include "float_kernels.h"
+
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+
+int cf32_uses_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+// MARK: - io: w is [K, N]
+
+/// Weight rows per block. The columns are swept block by block: each block reads IO_K_BLOCK
+/// weight rows left to right at once (sequential streams the hardware prefetcher follows),
+/// and the running sums live in y (L1/L2) between blocks.
+#define IO_K_BLOCK 16
+/// Floats ahead (four panels) of each weight row prefetched into L1, measured best of 0, 128, 256.
+#define CF32_IO_PREFETCH 256
+/// Rows of x per pass (accumulators: rows x 4 vectors <= 24 of the 32 registers).
+#define IO_ROWS 6
+
+/// y[0..mr, 0..16*nv) (+)= x[0..mr, i0..i1) * w[i0..i1, 0..16*nv); the last vector is masked by
+/// `last`. `first`: start from zero instead of y.
+AVX512 static inline __attribute__((always_inline)) void
+block_io(const int mr, const int nv, const __mmask16 last, const int first, const float *x, int64_t k,
+         int64_t i0, int64_t i1, const float *w, int64_t ldw, float *y, int64_t ldy) {
+    __m512 acc[IO_ROWS][4];
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nv; j++) {
+            if (first) acc[r][j] = _mm512_setzero_ps();
+            else if (j == nv - 1) acc[r][j] = _mm512_maskz_loadu_ps(last, y + r * ldy + 16 * j);
+            else acc[r][j] = _mm512_loadu_ps(y + r * ldy + 16 * j);
+        }
+    for (int64_t i = i0; i < i1; i++) {
+        const float *wr = w + i * ldw;
+#ifdef CF32_IO_PREFETCH
+        for (int j = 0; j < nv; j++) _mm_prefetch((const char *)(wr + CF32_IO_PREFETCH + 16 * j), _MM_HINT_T0);
+#endif
+        __m512 v[4];
+        for (int j = 0; j < nv; j++)
+            v[j] = (j == nv - 1) ? _mm512_maskz_loadu_ps(last, wr + 16 * j) : _mm512_loadu_ps(wr + 16 * j);
+        for (int r = 0; r < mr; r++) {
+            const __m512 b = _mm512_set1_ps(x[r * k + i]);
+            for (int j = 0; j < nv; j++) acc[r][j] = _mm512_fmadd_ps(b, v[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nv; j++) {
+            if (j == nv - 1) _mm512_mask_storeu_ps(y + r * ldy + 16 * j, last, acc[r][j]);
+            else _mm512_storeu_ps(y + r * ldy + 16 * j, acc[r][j]);
+        }
+}
+
+/// `mr` rows of x over columns [n0, n1): k-blocks outermost, then 64-column panels.
+AVX512 static inline __attribute__((always_inline)) void
+pass_io(const int mr, const float *x, int64_t k, const float *w, int64_t ldw,
+        int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    for (int64_t i0 = 0; i0 < k; i0 += IO_K_BLOCK) {
+        const int64_t i1 = i0 + IO_K_BLOCK < k ? i0 + IO_K_BLOCK : k;
+        const int first = i0 == 0;
+        int64_t n = n0;
+        for (; n + 64 <= n1; n += 64) block_io(mr, 4, 0xFFFF, first, x, k, i0, i1, w + n, ldw, y + n, ldy);
+        for (; n < n1; n += 16) {
+            const int64_t left = n1 - n;
+            const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            block_io(mr, 1, mask, first, x, k, i0, i1, w + n, ldw, y + n, ldy);
+        }
+    }
+}
+
+AVX512 void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t ldw,
+                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    if (k <= 0) {
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t n = n0; n < n1; n++) y[r * ldy + n] = 0.0f;
+        return;
+    }
+    int64_t r = 0;
+    for (; r + IO_ROWS <= m; r += IO_ROWS) pass_io(IO_ROWS, x + r * k, k, w, ldw, n0, n1, y + r * ldy, ldy);
+    switch (m - r) {
+    case 5: pass_io(5, x + r * k, k, w, ldw, n0, n1, y + r * ldy, ldy); break;
+    case 4: pass_io(4, x + r * k, k, w, ldw, n0, n1, y + r * ldy, ldy); break;
+    case 3: pass_io(3, x + r * k, k, w, ldw, n0, n1, y + r * ldy, ldy); break;
+    case 2: pass_io(2, x + r * k, k, w, ldw, n0, n1, y + r * ldy, ldy); break;
+    case 1: pass_io(1, x + r * k, k, w, ldw, n0, n1, y + r * ldy, ldy); break;
+    default: break;
+    }
+}
+
+// MARK: - oi: w is [N, K]
+
+#define OI_ROWS 5
+
+/// Four horizontal sums at once: {sum(a0), sum(a1), sum(a2), sum(a3)}.
+AVX512 static inline __m128 reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    const __m256 s0 = _mm256_add_ps(_mm512_castps512_ps256(a0), _mm512_extractf32x8_ps(a0, 1));
+    const __m256 s1 = _mm256_add_ps(_mm512_castps512_ps256(a1), _mm512_extractf32x8_ps(a1, 1));
+    const __m256 s2 = _mm256_add_ps(_mm512_castps512_ps256(a2), _mm512_extractf32x8_ps(a2, 1));
+    const __m256 s3 = _mm256_add_ps(_mm512_castps512_ps256(a3), _mm512_extractf32x8_ps(a3, 1));
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/// `mr` rows of x against four contiguous weight rows (four output columns).
+AVX512 static inline __attribute__((always_inline)) void
+tile_oi(const int mr, const float *x, int64_t k, const float *w0, float *y, int64_t ldy) {
+    const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+    __m512 acc[OI_ROWS][4];
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i < k; i += 16) {
+        const __mmask16 mask = (k - i >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
+        _mm_prefetch((const char *)(w0 + i + 256), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w1 + i + 256), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w2 + i + 256), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w3 + i + 256), _MM_HINT_T0);
+        const __m512 v0 = _mm512_maskz_loadu_ps(mask, w0 + i), v1 = _mm512_maskz_loadu_ps(mask, w1 + i);
+        const __m512 v2 = _mm512_maskz_loadu_ps(mask, w2 + i), v3 = _mm512_maskz_loadu_ps(mask, w3 + i);
+        for (int r = 0; r < mr; r++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * k + i);
+            acc[r][0] = _mm512_fmadd_ps(xv, v0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(xv, v1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(xv, v2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(xv, v3, acc[r][3]);
+        }
+    }
+    for (int r = 0; r < mr; r++) _mm_storeu_ps(y + r * ldy, reduce4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+}
+
+AVX512 static float dot_ps(const float *a, const float *b, int64_t k) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 16) {
+        const __mmask16 mask = (k - i >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+AVX512 void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,
+                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    int64_t n = n0;
+    // Weight tiles outermost: four weight rows stay in L1 while every row of x passes over them.
+    for (; n + 4 <= n1; n += 4) {
+        const float *wt = w + n * k;
+        int64_t r = 0;
+        for (; r + OI_ROWS <= m; r += OI_ROWS) tile_oi(OI_ROWS, x + r * k, k, wt, y + r * ldy + n, ldy);
+        switch (m - r) {
+        case 4: tile_oi(4, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 3: tile_oi(3, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 2: tile_oi(2, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 1: tile_oi(1, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        default: break;
+        }
+    }
+    for (; n < n1; n++)
+        for (int64_t r = 0; r < m; r++) y[r * ldy + n] = dot_ps(x + r * k, w + n * k, k);
+}

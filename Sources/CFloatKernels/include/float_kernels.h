@@ -1,0 +1,35 @@
+#pragma once
+// Few-row float products for clipcap's BLAS backend (docs/BACKENDS.md).
+//
+// OpenBLAS's sgemm packs both operands for every call, which is right for CLIP's 50-row
+// products but makes 2-8 rows (the batched decode of several candidates) cost nearly one full
+// weight pass per row. These kernels read each weight element once for all rows: the product
+// stays memory-bound, so five candidates cost about what one does.
+//
+// Every function only reads its inputs and writes its outputs; safe to call from several
+// threads on disjoint output column ranges.
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Largest row count the kernels are meant for (more rows are correct, just no faster than sgemm).
+enum { CF32_MAX_ROWS = 8 };
+
+/// 1 when the AVX-512 path runs on this CPU, 0 when the portable (auto-vectorised AVX2) path does.
+int cf32_uses_avx512(void);
+
+/// `io` weights ([K, N] row-major, row stride ldw): y[r, n] = sum_k x[r, k] * w[k, n]
+/// for rows r in [0, m) and columns n in [n0, n1). x is [m, k] (row stride k); y has row stride ldy.
+void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t ldw,
+                  int64_t n0, int64_t n1, float *y, int64_t ldy);
+
+/// `oi` weights ([N, K] row-major): y[r, n] = sum_k x[r, k] * w[n, k], columns n in [n0, n1).
+void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,
+                  int64_t n0, int64_t n1, float *y, int64_t ldy);
+
+#ifdef __cplusplus
+}
+#endif
