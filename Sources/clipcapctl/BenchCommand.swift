@@ -30,6 +30,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Candidates per image decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
+    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done (peak RSS follows the largest phase; pages are re-mapped every caption).")
+    var lowMemory = false
+
     @Flag(name: .long, help: "Also run the first backend with the profiler on, to show its overhead.")
     var profilerOverhead = false
 
@@ -59,7 +62,7 @@ struct BenchCommand: ParsableCommand {
             rows.append((label, try spawnWorker(backend: name, profiled: profiled)))
         }
         if json {
-            print(jsonLine(["model": model, "image": image, "tokens": tokens, "candidates": candidates, "runs": runs,
+            print(jsonLine(["model": model, "image": image, "tokens": tokens, "candidates": candidates, "runs": runs, "low_memory": lowMemory,
                             "results": rows.map { r -> [String: Any] in var d = r.result; d["label"] = r.label; return d }]))
         } else {
             printTable(rows)
@@ -77,6 +80,7 @@ struct BenchCommand: ParsableCommand {
                     "--candidates", String(candidates)]
         if let threads { args += ["--threads", String(threads)] }
         if profiled { args.append("--profiled") }
+        if lowMemory { args.append("--low-memory") }
         process.arguments = args
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -117,7 +121,7 @@ struct BenchCommand: ParsableCommand {
         }
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        print("model \(model), image \(image), \(tokens) tokens, \(candidates) candidate(s), \(runs) runs; medians in ms [min–max]; ratio = backend / \(rows[0].label)")
+        print("model \(model), image \(image), \(tokens) tokens, \(candidates) candidate(s), \(runs) runs\(lowMemory ? ", --low-memory" : ""); medians in ms [min–max]; ratio = backend / \(rows[0].label)")
         var header = pad("phase", 16)
         for r in rows { header += " " + lpad(r.label, 30) }
         print(header)
@@ -143,7 +147,9 @@ struct BenchCommand: ParsableCommand {
     // MARK: worker
 
     private func runWorker(backend: String) throws {
-        let loaded = try ClipCap.loadModel(path: model, options: LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: tokens))
+        var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: tokens)
+        loadOptions.lowMemory = lowMemory
+        let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: tokens)
         options.minTokens = tokens

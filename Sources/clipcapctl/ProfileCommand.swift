@@ -30,6 +30,9 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .long, help: "Candidates decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
+    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done (peak RSS follows the largest phase; pages are re-mapped every caption).")
+    var lowMemory = false
+
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
@@ -46,7 +49,9 @@ struct ProfileCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ClipCap.loadModel(path: model, options: LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: maxTokens))
+        var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: maxTokens)
+        loadOptions.lowMemory = lowMemory
+        let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: maxTokens)
         options.minTokens = maxTokens

@@ -26,6 +26,9 @@ public final class CaptionModel: Sendable {
     let mapper: CompiledGraph
     let tokenEmbedding: CompiledGraph
     let decoder: CompiledGraph
+    /// Low-memory runs: pages released after the encoder + mapper, and after decoding.
+    let encoderPages: TensorPages?
+    let decoderPages: TensorPages?
     private let sessions = SessionPool()
 
     /// Opens `path`, compiles its graphs for `options.backend` (falling back per node to `naive`).
@@ -50,7 +53,7 @@ public final class CaptionModel: Sendable {
 
         var openOptions = OpenOptions()
         openOptions.verifyTensorChecksumsOnFirstUse = options.verifyChecksums
-        openOptions.prefault = options.prefault
+        openOptions.prefault = options.prefault && !options.lowMemory
         let file = try ModelFile.open(path: path, options: openOptions)
         self.file = file
         let config = try PipelineConfig(metadata: file.metadata, file: path)
@@ -81,6 +84,15 @@ public final class CaptionModel: Sendable {
         decoder = try compile("decoder", SymbolBindings(B: options.maxBatch, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
         try PipelineCheck.validate(file: path, config: config, tokenizer: tokenizer, imageEncoder: imageEncoder,
                                    mapper: mapper, tokenEmbedding: tokenEmbedding, decoder: decoder)
+        if options.lowMemory {
+            let front = imageEncoder.weightNames.union(mapper.weightNames)
+            let back = tokenEmbedding.weightNames.union(decoder.weightNames)
+            encoderPages = file.pages(ofTensors: front, keeping: back)
+            decoderPages = file.pages(ofTensors: back, keeping: front)
+        } else {
+            encoderPages = nil
+            decoderPages = nil
+        }
     }
 
     /// Nodes that run on the fallback backend because the chosen one lacks them.

@@ -40,6 +40,14 @@ final class CaptionSession {
 
     deinit { reorderBuffer.deallocate() }
 
+    /// Maps a low-memory run's next phase's weights, split over the pool's threads (the cost is
+    /// page-table work in the kernel, which parallelises).
+    private func populate(_ pages: TensorPages) {
+        let parts = pages.split(into: context.pool.threads)
+        if parts.count == 1 { model.file.populate(pages); return }
+        context.pool.parallelFor(parts.count) { model.file.populate(parts[$0]) }
+    }
+
     private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     private func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
 
@@ -62,6 +70,7 @@ final class CaptionSession {
 
         let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: model.maxContext)
         phase = profiler?.beginPhase("image_encoder")
+        if let pages = model.encoderPages { populate(pages) }
         try imageEncoder.run(symbols: single, context: context, profiler: profiler)
         let embedding = imageEncoder.output(0)
         let t2 = now()
@@ -79,6 +88,9 @@ final class CaptionSession {
         guard prefix.shape.rank == 3, prefix.shape[1] == c.prefixLength, prefix.shape[2] == c.hiddenSize else {
             throw ExecutorError.shapeMismatch(graph: "mapper", node: "(output)", detail: "prefix_embeddings is \(prefix.shape), expected [1, \(c.prefixLength), \(c.hiddenSize)]")
         }
+        // Low-memory runs: the encoder's and mapper's weights are done with for this image.
+        if let pages = model.encoderPages { model.file.release(pages) }
+        if let pages = model.decoderPages { populate(pages) }
         var intermediates: Intermediates? = nil
         if capture {
             intermediates = Intermediates(
@@ -117,6 +129,7 @@ final class CaptionSession {
         case .beam(let width):
             captions = try Decoders.beam(stepper: &stepper, width: width, options: options, config: c, tokenizer: model.tokenizer)
         }
+        if let pages = model.decoderPages { model.file.release(pages) }
         let t5 = now()
         timings.decode = ms(t4, t5)
         timings.decodeSteps = stepper.steps

@@ -15,6 +15,12 @@ public struct LoadOptions: Sendable {
     /// Map all of the model's pages at load (`MAP_POPULATE`) rather than faulting them in one
     /// by one during the first caption: every weight is read by the first caption anyway.
     public var prefault: Bool = true
+    /// Release each phase's weights once it is done (the image encoder's and mapper's after
+    /// the mapper, the decoder's after decoding): the pages stay in the OS page cache and are
+    /// mapped again on the next caption, so peak RSS follows the largest phase instead of the
+    /// whole file, for the price of re-mapping the pages every caption (docs/PERFORMANCE.md).
+    /// Implies no prefault.
+    public var lowMemory: Bool = false
 
     public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8, maxTokens: Int = 100) {
         self.backend = backend

@@ -46,6 +46,8 @@ final class CompiledGraph: @unchecked Sendable {
     let plannedSymbols: SymbolBindings
     /// Each output's shape under the worst-case symbols (for checking graphs against metadata).
     let plannedOutputShapes: [Shape]
+    /// Names of the model-file tensors this graph reads (weights and their int8 scales).
+    let weightNames: Set<String>
 
     init(graph: ComputeGraph, file: ModelFile, weights: WeightCache, backend: any Backend,
          fallback: any Backend, worstCase: SymbolBindings) throws {
@@ -56,6 +58,7 @@ final class CompiledGraph: @unchecked Sendable {
         plannedSymbols = worstCase
 
         var names: [String] = []
+        var usedWeights: Set<String> = []
         var kinds: [ValueKind] = []
         var types: [DType] = []
         var index: [String: Int] = [:]
@@ -93,6 +96,8 @@ final class CompiledGraph: @unchecked Sendable {
                     throw ExecutorError.unknownValue(graph: graph.name, node: node.name, value: name)
                 }
                 let v = define(name, .constant(w), w.dtype)
+                usedWeights.insert(w.name)
+                if let scales = w.scales { usedWeights.insert(scales.name) }
                 operandIndices.append(v); operandTypes.append(w.dtype); constants.append(w)
             }
             guard node.outputs.count == 1, let outName = node.outputs.first, !outName.isEmpty else {
@@ -148,6 +153,7 @@ final class CompiledGraph: @unchecked Sendable {
         self.stateValue = stateValue
         self.outputValue = outputValue
         self.nodes = compiled
+        weightNames = usedWeights
 
         // Plan memory for the worst case.
         let plan = try MemoryPlanner.plan(graphName: graph.name, kinds: kinds, types: types, nodes: compiled,

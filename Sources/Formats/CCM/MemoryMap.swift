@@ -36,6 +36,25 @@ final class MemoryMap: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(p), count: size)
     }
 
+    /// Drops this process's mappings of the pages in `range` (page-aligned offsets). Safe on
+    /// this read-only private map: the pages stay in the page cache and the next read maps them
+    /// again; only the process's resident set shrinks.
+    func release(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress, !range.isEmpty, range.upperBound <= bytes.count else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + range.lowerBound), range.count, MADV_DONTNEED)
+    }
+
+    /// Maps the pages in `range` in one system call (`MADV_POPULATE_READ`, Linux 5.14+), cheaper
+    /// than faulting them in 64 KiB at a time; silently does nothing where unsupported.
+    func populate(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress, !range.isEmpty, range.upperBound <= bytes.count else { return }
+        let populateRead: Int32 = 22  // MADV_POPULATE_READ; not in every libc's headers yet
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + range.lowerBound), range.count, populateRead)
+    }
+
+    /// The system's page size.
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
