@@ -15,8 +15,9 @@
 extern "C" {
 #endif
 
-/// Largest row count the kernels are meant for (more rows are correct, just no faster than sgemm).
-enum { CF32_MAX_ROWS = 8 };
+/// Largest row count the kernels are meant for (more rows are correct, just no faster than
+/// sgemm): the decode of up to 8 candidates and the prefix prefill (10 rows).
+enum { CF32_MAX_ROWS = 16 };
 
 /// 1 when the AVX-512 path runs on this CPU, 0 when the portable (auto-vectorised AVX2) path does.
 int cf32_uses_avx512(void);
@@ -25,6 +26,15 @@ int cf32_uses_avx512(void);
 /// for rows r in [0, m) and columns n in [n0, n1). x is [m, k] (row stride k); y has row stride ldy.
 void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t ldw,
                   int64_t n0, int64_t n1, float *y, int64_t ldy);
+
+/// The partial product over weight rows [k0, k1) only (y overwritten): several threads each
+/// take a contiguous slice of an `io` weight, the one order in which it streams from memory at
+/// full speed, and their partial sums are added with cf32_add_into.
+void cf32_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
+                        const float *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy);
+
+/// dst[i] += src[i] for `count` floats.
+void cf32_add_into(float *dst, const float *src, int64_t count);
 
 /// `oi` weights ([N, K] row-major): y[r, n] = sum_k x[r, k] * w[n, k], columns n in [n0, n1).
 void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,

@@ -107,7 +107,7 @@ struct BLASLinear: Kernel {
             out.update(repeating: 0, count: rows * n)
         } else if FewRowProduct.handles(rows: rows) {
             FewRowProduct.product(m: rows, n: n, k: k, a: x.pointer, b: weight.base, transposeB: transposed,
-                                  c: out, pool: context.pool)
+                                  c: out, context: context)
         } else {
             OpenBLAS.product(m: rows, n: n, k: k, a: x.pointer, lda: k, b: weight.base,
                              transposeB: transposed, c: out, ldc: n)

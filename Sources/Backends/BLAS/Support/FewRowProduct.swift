@@ -5,7 +5,7 @@ import Foundation
 /// Products of a few rows (the batched decode of several candidates) on the AVX-512 kernels of
 /// `CFloatKernels`, which read each weight element once for all rows. OpenBLAS packs both
 /// operands per `sgemm` call, so 5 rows cost ~4x one there; here they cost about the same as one
-/// (the weight stream from memory is the bound). Output columns are split over the session's pool.
+/// (the weight stream from memory is the bound). Work is split over the session's pool.
 enum FewRowProduct {
     /// Rows handled here; single rows stay on `sgemv` (already at the memory bound), larger
     /// batches on `sgemm`. `CLIPCAP_BLAS_FEW_ROWS=0` turns the kernels off (to compare).
@@ -25,23 +25,38 @@ enum FewRowProduct {
 
     /// `C[m×n] = A[m×k] · B`, B `[k×n]` or (`transposeB`) `[n×k]`; C has row stride n.
     static func product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                        transposeB: Bool, c: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-        // Column chunks: whole 64-column panels (io) or 4-column tiles (oi), two per thread so a
-        // busy core does not hold the others up.
-        let granule = transposeB ? 4 : 64
-        let granules = (n + granule - 1) / granule
-        let chunks = pool.threads <= 1 || m * n * k < (1 << 18) ? 1 : min(granules, pool.threads * 2)
-        let per = (granules + chunks - 1) / chunks * granule
+                        transposeB: Bool, c: UnsafeMutablePointer<Float>, context: ExecutionContext) {
+        let pool = context.pool
         let (m64, k64, n64) = (Int64(m), Int64(k), Int64(n))
-        let body: (Int) -> Void = { chunk in
-            let n0 = min(n, chunk * per), n1 = min(n, n0 + per)
-            if n0 >= n1 { return }
-            if transposeB {
-                cf32_rows_oi(a, m64, k64, b, Int64(n0), Int64(n1), c, n64)
-            } else {
-                cf32_rows_io(a, m64, k64, b, n64, Int64(n0), Int64(n1), c, n64)
+        let parallel = pool.threads > 1 && m * n * k >= (1 << 18)
+        if transposeB {
+            // oi: every output column reads one contiguous weight row; split the columns, in
+            // 4-column tiles, two chunks per thread so a busy core does not hold the others up.
+            let tiles = (n + 3) / 4
+            let chunks = parallel ? min(tiles, pool.threads * 2) : 1
+            let per = (tiles + chunks - 1) / chunks * 4
+            let body: (Int) -> Void = { chunk in
+                let n0 = min(n, chunk * per), n1 = min(n, n0 + per)
+                if n0 < n1 { cf32_rows_oi(a, m64, k64, b, Int64(n0), Int64(n1), c, n64) }
             }
+            if chunks == 1 { body(0) } else { pool.parallelFor(chunks, body) }
+            return
         }
-        if chunks == 1 { body(0) } else { pool.parallelFor(chunks, body) }
+        // io: split the weight's rows (k), so each thread streams one contiguous slice (split
+        // columns, each thread would read a short piece of every row, which the prefetchers
+        // follow badly: measured 13 GB/s against ~24); partial sums go to scratch, then add up.
+        let parts = parallel ? min(pool.threads, max(1, k / 64)) : 1
+        if parts == 1 {
+            cf32_rows_io(a, m64, k64, b, n64, 0, n64, c, n64)
+            return
+        }
+        let slice = (k + parts - 1) / parts
+        let partials = context.scratch(bytes: (parts - 1) * m * n * 4).assumingMemoryBound(to: Float.self)
+        pool.parallelFor(parts) { part in
+            let k0 = part * slice, k1 = min(k, k0 + slice)
+            let y = part == 0 ? c : partials + (part - 1) * m * n
+            cf32_rows_io_range(a, m64, k64, Int64(k0), Int64(k1), b, n64, 0, n64, y, n64)
+        }
+        for part in 1..<parts { cf32_add_into(c, partials + (part - 1) * m * n, Int64(m * n)) }
     }
 }
