@@ -52,14 +52,14 @@ final class BLASMatchesNaiveTests: XCTestCase {
         assertClose(fast, reference, tolerance: 1e-4)
     }
 
-    /// 2-9 rows: the few-row AVX-512 kernels (where the CPU has them) — every row-pass remainder
+    /// 2-16 rows: the few-row AVX-512 kernels (where the CPU has them) — every row-pass remainder
     /// (1-5 of 5 or 6 rows per pass), column tails that are not multiples of 4/16/64, k tails,
     /// and shapes big enough to be split over the 2-thread pool.
     func testLinearFewRowsBothLayouts() throws {
         var rng = SeededRandom(seed: 12)
         let sizes: [(k: Int, n: Int)] = [(1, 1), (7, 5), (16, 64), (33, 70), (100, 131), (300, 600)]
         var trial = 0
-        for m in 2...9 {
+        for m in Array(2...9) + [10, 13, 16] {
             for (k, n) in sizes {
                 for layout in ["io", "oi"] {
                     trial += 1
