@@ -98,6 +98,43 @@ def build_cache(cache_dir: str, seed: int, n: int, workers: int):
     return np.memmap(data_path, dtype=np.uint8, mode="r", shape=(n, CROP, CROP, 3)), caps
 
 
+def _patch_chunk(job):
+    seed, start, stop = job
+    return start, np.stack([world.patch_classes(seed, i) for i in range(start, stop)])
+
+
+def build_patch_labels(cache_dir: str, seed: int, n: int, workers: int) -> torch.Tensor:
+    """[n, 49] per-patch classes of world set ``seed`` (world.patch_classes), computed once from
+    the scene geometry and cached next to the image memmap."""
+    path = os.path.join(cache_dir, f"patches-s{seed}-n{n}.npy")
+    if os.path.exists(path):
+        return torch.from_numpy(np.load(path))
+    jobs = [(seed, s, min(s + 1024, n)) for s in range(0, n, 1024)]
+    out = np.zeros((n, 49), dtype=np.int64)
+    with mp.get_context("fork").Pool(workers) as pool:
+        for start, labels in pool.imap_unordered(_patch_chunk, jobs):
+            out[start:start + len(labels)] = labels
+    np.save(path + ".tmp.npy", out)
+    os.replace(path + ".tmp.npy", path)
+    return torch.from_numpy(out)
+
+
+def visual_tokens(visual, x: torch.Tensor) -> torch.Tensor:
+    """Every output token of OpenAI's VisionTransformer ([B, 1 + grid², width], before ln_post):
+    the same operations as ``visual.forward``, which keeps only the class token."""
+    x = visual.conv1(x)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+    cls = visual.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype)
+    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+    x = visual.ln_pre(x).permute(1, 0, 2)
+    return visual.transformer(x).permute(1, 0, 2)
+
+
+def image_embedding(visual, tokens: torch.Tensor) -> torch.Tensor:
+    """``visual.forward``'s output from visual_tokens: ln_post of the class token, projected."""
+    return visual.ln_post(tokens[:, 0, :]) @ visual.proj
+
+
 def tokenize_all(tok: dm.CaptionTokenizer, caps) -> torch.Tensor:
     ids = torch.full((len(caps), MAX_TOKENS), -100, dtype=torch.long)
     for i, c in enumerate(caps):
@@ -140,6 +177,20 @@ class AuxHead(torch.nn.Module):
         lc = ce(self.count(emb).view(-1, 4), counts.view(-1))
         lr = ce(self.rank(emb).view(-1, 3), ranks.view(-1), ignore_index=-100)
         return lc + lr
+
+
+class DenseHead(torch.nn.Module):
+    """Training-only linear classifier on every patch token: which (colour, shape) covers the
+    patch, or background (world.patch_classes). 49 labels per image instead of one caption
+    reach the ViT directly; measured on shape presence it learns where the caption loss alone
+    stays at chance for thousands of steps. Discarded after training."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.head = torch.nn.Linear(width, N_CLASSES + 1)
+
+    def loss(self, patch_tokens, labels):
+        return torch.nn.functional.cross_entropy(self.head(patch_tokens).reshape(-1, N_CLASSES + 1), labels.reshape(-1))
 
 
 def structured_init(visual, enabled: bool) -> None:
@@ -283,6 +334,10 @@ def main(argv=None) -> int:
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary count/rank loss")
     ap.add_argument("--aux-until", type=float, default=0.8,
                     help="fraction of training over which the auxiliary weight decays linearly to 0")
+    ap.add_argument("--dense-weight", type=float, default=1.0,
+                    help="weight of the per-patch auxiliary loss (decays with --aux-until like the other)")
+    ap.add_argument("--vflip", type=int, default=1,
+                    help="1: flip half of each batch upside down (the left-to-right order, so the caption, is unchanged)")
     ap.add_argument("--structured-init", type=int, default=1, help="1: block-average conv1 + sin-cos positions")
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering the data cache")
@@ -304,6 +359,7 @@ def main(argv=None) -> int:
     eval_x, eval_caps = build_cache(args.cache, args.eval_seed, args.n_eval, args.workers)
     train_ids = tokenize_all(tok, train_caps)
     train_counts, train_ranks = aux_targets(train_caps)
+    train_patches = build_patch_labels(args.cache, args.data_seed, args.n_train, args.workers)
     t_data = time.time() - t_start
 
     cfg = {
@@ -325,7 +381,9 @@ def main(argv=None) -> int:
     # Only the visual tower and ClipCap are trained; the text tower stays a random placeholder.
     structured_init(clip_model.visual, args.structured_init)
     aux = AuxHead(args.embed_dim)
-    params = list(clip_model.visual.parameters()) + list(clipcap.parameters()) + list(aux.parameters())
+    dense = DenseHead(args.vision_width)
+    params = (list(clip_model.visual.parameters()) + list(clipcap.parameters()) + list(aux.parameters())
+              + list(dense.parameters()))
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
@@ -342,15 +400,29 @@ def main(argv=None) -> int:
             pos = 0
         idx = np.sort(order[pos:pos + args.batch].numpy())
         pos += args.batch
-        x = dm.normalise_uint8(train_x[idx])
+        crops = np.array(train_x[idx])
+        patches = train_patches[idx]
+        if args.vflip:
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            if bool(flip.any()):
+                f = flip.numpy()
+                crops[f] = crops[f][:, ::-1]
+                patches = patches.clone()
+                patches[flip] = patches[flip].view(-1, 7, 7).flip(1).reshape(-1, 49)
+        x = dm.normalise_uint8(crops)
         ids = train_ids[idx]
         ids = ids[:, : int((ids >= 0).sum(1).max())]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        emb = clip_model.encode_image(x)
+        tokens = visual_tokens(clip_model.visual, x)
+        emb = image_embedding(clip_model.visual, tokens)
         cap_loss = model.loss(x, ids, emb=emb)
-        aux_w = args.aux_weight * max(0.0, 1.0 - step / max(args.aux_until * args.steps, 1))
-        loss = cap_loss + aux_w * aux.loss(emb, train_counts[idx], train_ranks[idx]) if aux_w > 0 else cap_loss
+        decay = max(0.0, 1.0 - step / max(args.aux_until * args.steps, 1))
+        loss = cap_loss
+        if args.aux_weight * decay > 0:
+            loss = loss + args.aux_weight * decay * aux.loss(emb, train_counts[idx], train_ranks[idx])
+        if args.dense_weight * decay > 0:
+            loss = loss + args.dense_weight * decay * dense.loss(tokens[:, 1:], patches)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

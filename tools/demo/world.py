@@ -275,6 +275,35 @@ def render(scene: Scene) -> Image.Image:
     return Image.fromarray(img, "RGB")
 
 
+def patch_classes(seed: int, index: int, grid: int = 7) -> np.ndarray:
+    """Training labels of the CLIP crop's grid x grid patches for image ``index`` of set ``seed``:
+    0 for background, else 1 + colour index * 4 + shape index of the shape that covers most of
+    the patch (at least 1/16 of it). Drawn from the scene geometry (no image is rendered); used
+    by train.py's dense auxiliary loss."""
+    scene = random_scene(sample_rng(seed, index))
+    side = min(scene.width, scene.height)
+    x0, y0 = (scene.width - side) / 2.0, (scene.height - side) / 2.0
+    cell = 32
+    res = grid * cell
+    scale = res / side
+    labels = Image.new("L", (res, res), 0)
+    draw = ImageDraw.Draw(labels)
+    for s in scene.shapes:  # drawing order: later shapes cover earlier ones, as in render()
+        cls = 1 + COLOUR_NAMES.index(s.colour) * len(SHAPES) + SHAPE_IDS.index(s.kind)
+        cx, cy, r = (s.cx - x0) * scale, (s.cy - y0) * scale, s.radius * scale
+        if s.kind == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=cls)
+        else:
+            draw.polygon(_polygon(s.kind, cx, cy, r, s.angle), fill=cls)
+    cells = np.asarray(labels).reshape(grid, cell, grid, cell).transpose(0, 2, 1, 3).reshape(grid * grid, -1)
+    out = np.zeros(grid * grid, dtype=np.int64)
+    for p in range(grid * grid):
+        fg = cells[p][cells[p] > 0]
+        if fg.size >= cells[p].size // 16:
+            out[p] = int(np.bincount(fg).argmax())
+    return out
+
+
 def sample_rng(seed: int, index: int) -> np.random.Generator:
     """The generator for image ``index`` of the set with ``seed`` (independent of the set size)."""
     return np.random.default_rng([int(seed), int(index), 0xC1C9])

@@ -11,10 +11,12 @@ enum FewRowProduct {
     /// batches on `sgemm`. `CLIPCAP_BLAS_FEW_ROWS=0` turns the kernels off (to compare).
     static let rowRange: ClosedRange<Int>? = {
         guard cf32_uses_avx512() != 0 else { return nil }
-        switch ProcessInfo.processInfo.environment["CLIPCAP_BLAS_FEW_ROWS"] {
+        let env = ProcessInfo.processInfo.environment
+        let upper = env["CLIPCAP_BLAS_FEW_ROWS_MAX"].flatMap(Int.init) ?? Int(CF32_MAX_ROWS)
+        switch env["CLIPCAP_BLAS_FEW_ROWS"] {
         case "0": return nil
-        case "1": return 1...Int(CF32_MAX_ROWS)   // single rows too (to compare with sgemv)
-        default: return 2...Int(CF32_MAX_ROWS)
+        case "1": return 1...max(1, upper)   // single rows too (to compare with sgemv)
+        default: return 2...max(2, upper)
         }
     }()
 
