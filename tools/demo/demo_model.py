@@ -175,9 +175,11 @@ class DemoCaptioner(nn.Module):
         self.clip = clip_model
         self.clipcap = clipcap
 
-    def loss(self, pixels: torch.Tensor, caption_ids: torch.Tensor, ignore: int = -100, emb=None) -> torch.Tensor:
+    def loss(self, pixels: torch.Tensor, caption_ids: torch.Tensor, ignore: int = -100, emb=None,
+             token_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy over caption tokens (incl. the final [SEP]); prefix positions ignored.
-        ``caption_ids`` is right-padded with ``ignore``; ``emb``: encode_image(pixels) if already known."""
+        ``caption_ids`` is right-padded with ``ignore``; ``emb``: encode_image(pixels) if already known;
+        ``token_weights`` (vocabulary-sized): a weighted mean, by the target token's weight."""
         p = self.clipcap.prefix_len
         inputs = caption_ids.clamp(min=0)
         if emb is None:
@@ -185,8 +187,13 @@ class DemoCaptioner(nn.Module):
         logits = self.clipcap.logits(emb, inputs)
         # position p-1+t predicts caption token t
         pred = logits[:, p - 1:-1, :]
-        return nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), caption_ids.reshape(-1),
-                                           ignore_index=ignore)
+        if token_weights is None:
+            return nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), caption_ids.reshape(-1),
+                                               ignore_index=ignore)
+        targets = caption_ids.reshape(-1)
+        ce = nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), targets, ignore_index=ignore, reduction="none")
+        w = token_weights[targets.clamp(min=0)] * (targets != ignore)
+        return (ce * w).sum() / w.sum()
 
     @torch.no_grad()
     def greedy(self, pixels: torch.Tensor, sep_id: int, unk_id: int, max_new: int = MAX_NEW_TOKENS) -> list:
