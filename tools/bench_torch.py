@@ -245,15 +245,24 @@ def run_json(cmd):
     return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
 
 
+def backend_and_flags(label):
+    """'blas' -> ('blas', []); 'blas-lowmem' -> ('blas', ['--low-memory']) (a column of its own)."""
+    if label.endswith("-lowmem"):
+        return label[: -len("-lowmem")], ["--low-memory"]
+    return label, []
+
+
 def ours_bench(exe, ccm, image, backends, threads, runs, tokens, candidates):
-    cmd = [exe, "bench", image, "--model", ccm, "--backends", ",".join(backends), "--threads", str(threads),
-           "--runs", str(runs), "--tokens", str(tokens), "--candidates", str(candidates), "--json"]
+    name, flags = backend_and_flags(backends[0])
+    cmd = [exe, "bench", image, "--model", ccm, "--backends", name, "--threads", str(threads),
+           "--runs", str(runs), "--tokens", str(tokens), "--candidates", str(candidates), "--json"] + flags
     return run_json(cmd)[-1], " ".join(cmd)
 
 
 def ours_fresh(exe, ccm, image, threads, tokens, backend):
+    name, flags = backend_and_flags(backend)
     cmd = [exe, "caption", image, "--model", ccm, "--threads", str(threads), "--max-tokens", str(tokens),
-           "--backend", backend, "--json"]
+           "--backend", name, "--json"] + flags
     t0 = time.perf_counter()
     rows = run_json(cmd)
     return {"wall_ms": ms(t0, time.perf_counter()), "token_ids": rows[-1]["token_ids"][0], "caption": rows[-1]["captions"][0],
@@ -272,7 +281,7 @@ def floors(limits, backend):
         return None
     f = limits["floors"]
     bw = f["read_bw_2t_gbs"] * 1e9
-    int8 = backend == "int8"
+    int8 = backend_and_flags(backend)[0] == "int8"
     decode = f["decode_token_int8_ms"] if int8 else f["decode_token_fp32_ms"]
     mapper = 31468800 * (1 if int8 else 4) / bw * 1e3
     return {"clip": f["clip_encode_ms"], "decode": decode, "mapper": mapper}
@@ -342,7 +351,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--candidates", type=int, default=5)
-    parser.add_argument("--backends", default="blas", help="our backends, comma-separated (e.g. blas,int8)")
+    parser.add_argument("--backends", default="blas",
+                        help="our backends, comma-separated (e.g. blas,int8); NAME-lowmem runs NAME with --low-memory")
     parser.add_argument("--int8-ccm", help="a quantized .ccm for the int8 backend (default: --ccm)")
     parser.add_argument("--fresh-runs", type=int, default=3)
     parser.add_argument("--clipcapctl", default=os.path.join(ROOT, ".build-perfbench", "release", "clipcapctl"))
@@ -356,7 +366,7 @@ def main():
     # ---- ours first (no PyTorch in memory yet) ----
     ours = {}
     for b in backends:
-        ccm = args.int8_ccm if (b == "int8" and args.int8_ccm) else args.ccm
+        ccm = args.int8_ccm if (backend_and_flags(b)[0] == "int8" and args.int8_ccm) else args.ccm
         greedy, cmd1 = ours_bench(args.clipcapctl, ccm, args.image, [b], N, R, T, 1)
         seed, cmd2 = ours_bench(args.clipcapctl, ccm, args.image, [b], N, R, T, args.candidates)
         fresh = []

