@@ -22,7 +22,8 @@ public final class BLASBackend: Backend {
 
     public var summary: String {
         let switched = CoreSelection.outcome
-        return "OpenBLAS sgemm/sgemv + SIMD Swift kernels [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
+        let fewRows = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
+        return "OpenBLAS sgemm/sgemv + SIMD Swift kernels\(fewRows) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
     }
 
     /// Available when the linked library is OpenBLAS (its config string names it); the reason
@@ -38,9 +39,9 @@ public final class BLASBackend: Backend {
         var list: [OpCapability] = [
             OpCapability(op: "gather", weightTypes: floatWeights, note: "f32 rows copied from the file; f16/bf16 widened per row"),
             OpCapability(op: "linear", weightTypes: floatWeights,
-                         note: "sgemm; sgemv for single rows; io (NN) and oi (NT); f16/bf16 widened once; bias+activation epilogue"),
+                         note: "sgemm; sgemv for single rows; 2-16 rows on AVX-512 few-row kernels where present; io (NN) and oi (NT); f16/bf16 widened once; bias+activation epilogue"),
             OpCapability(op: "matmul", weightTypes: floatWeights, note: "sgemm per batch entry; sgemv for single rows"),
-            OpCapability(op: "attention", note: "fused per (batch, head), SIMD, over the pool"),
+            OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else SIMD8), over the pool"),
             OpCapability(op: "attention_cached", note: "fused, KV cache rows [n_past, n_past+T)"),
         ]
         for op in ["add", "mul", "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
