@@ -1,15 +1,14 @@
 @testable import Engine
+import Foundation
 import XCTest
 
 /// The sampler sorts only the candidates that can matter; it must pick exactly what a full
 /// sort would, for any distribution, seed, top-k and top-p.
 final class TokenSamplerTests: XCTestCase {
-    /// The straightforward version: sort the whole vocabulary.
+    /// The straightforward version: sort the whole vocabulary (same probabilities as the sampler).
     func reference(_ logProbs: [Float], temperature: Double, topK: Int, topP: Double, rng: inout SplitMix64) -> Int {
-        let scaled = logProbs.map { Double($0) / temperature }
-        let m = scaled.max()!
-        let probs = logProbs.indices.map { logProbs[$0] == -.infinity ? 0 : exp(scaled[$0] - m) }
-        let total = probs.reduce(0, +)
+        var probs: [Double] = [], scratch: [Float] = []
+        let (total, _) = TokenSampler.probabilities(logProbs, temperature: temperature, into: &probs, scratch: &scratch)
         let order = probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
         var keep = order.count
         if topK > 0 { keep = min(keep, topK) }
@@ -48,6 +47,29 @@ final class TokenSamplerTests: XCTestCase {
                     XCTAssertEqual(got, reference(logProbs, temperature: temperature, topK: topK, topP: topP, rng: &b),
                                    "trial \(trial): n \(n) k \(topK) p \(topP) t \(temperature)")
                 }
+            }
+        }
+    }
+
+    /// The vectorised probabilities against Double exp: relative error below 1e-5 (the Float
+    /// argument e.g. -36.1 carries 4e-6 of rounding), banned tokens exactly 0.
+    func testProbabilitiesMatchDoubleExp() {
+        var gen = SplitMix64(seed: 5)
+        for n in [1, 7, 8, 9, 100, 21128] {
+            var logProbs = (0..<n).map { _ in Float((gen.nextDouble() - 0.5) * 40) }
+            if n > 2 { logProbs[1] = -.infinity }
+            for temperature in [1.0, 0.7] {
+                var probs: [Double] = [], scratch: [Float] = []
+                let (total, best) = TokenSampler.probabilities(logProbs, temperature: temperature, into: &probs, scratch: &scratch)
+                let m = logProbs.map { Double($0) / temperature }.max()!
+                var exactTotal = 0.0
+                for i in 0..<n {
+                    let exact = logProbs[i] == -.infinity ? 0 : Foundation.exp(Double(Float(Double(logProbs[i]) / temperature)) - Double(Float(m)))
+                    exactTotal += exact
+                    if exact == 0 { XCTAssertEqual(probs[i], 0) } else { XCTAssertEqual(probs[i], exact, accuracy: 1e-5 * exact + 1e-30, "n \(n) i \(i)") }
+                }
+                XCTAssertEqual(total, exactTotal, accuracy: 2e-6 * exactTotal)
+                XCTAssertEqual(best, probs.max()!)
             }
         }
     }

@@ -14,6 +14,7 @@ struct TokenSampler {
     let topK: Int
     let topP: Double
     private var probs: [Double] = []
+    private var floats: [Float] = []
     private var candidates: [Candidate] = []
 
     private struct Candidate {
@@ -30,17 +31,7 @@ struct TokenSampler {
     /// Picks a token from log-probabilities (banned ids already at -infinity).
     mutating func pick(logProbs: [Float], rng: inout SplitMix64) -> Int {
         let n = logProbs.count
-        if probs.count != n { probs = [Double](repeating: 0, count: n) }
-        var maxValue = -Double.infinity
-        for i in 0..<n { maxValue = max(maxValue, Double(logProbs[i]) / temperature) }
-        var total = 0.0
-        var best = 0.0
-        for i in 0..<n {
-            let p = logProbs[i] == -.infinity ? 0 : exp(Double(logProbs[i]) / temperature - maxValue)
-            probs[i] = p
-            total += p
-            best = max(best, p)
-        }
+        let (total, best) = Self.probabilities(logProbs, temperature: temperature, into: &probs, scratch: &floats)
         if topK <= 0 && topP >= 1 {
             // Plain sampling: draw over the whole vocabulary in id order.
             var r = rng.nextDouble() * total
@@ -86,6 +77,37 @@ struct TokenSampler {
         let r = rng.nextDouble() * kept
         let drawn = selectByMass(r, scale: 1, count: keep)
         return candidates[max(drawn, 1) - 1].id
+    }
+
+    /// Unnormalised probabilities `e^(lp/T - max)` (exactly 0 for banned tokens), with a
+    /// vectorised exp; returns their sum and the largest. The tests' full-sort reference uses
+    /// the same numbers.
+    static func probabilities(_ logProbs: [Float], temperature: Double, into probs: inout [Double],
+                              scratch: inout [Float]) -> (total: Double, best: Double) {
+        let n = logProbs.count
+        if probs.count != n { probs = [Double](repeating: 0, count: n) }
+        if scratch.count != n { scratch = [Float](repeating: 0, count: n) }
+        let t = Float(temperature)
+        var maxValue = -Float.infinity
+        for i in 0..<n {
+            let v = t == 1 ? logProbs[i] : logProbs[i] / t
+            scratch[i] = v
+            maxValue = max(maxValue, v)
+        }
+        if maxValue == -.infinity {
+            for i in 0..<n { probs[i] = 0 }
+            return (0, 0)
+        }
+        let total = scratch.withUnsafeMutableBufferPointer { s in
+            SIMDExp.expShifted(s.baseAddress!, minus: maxValue, into: s.baseAddress!, count: n)
+        }
+        var best = 0.0
+        for i in 0..<n {
+            let p = Double(scratch[i])
+            probs[i] = p
+            best = max(best, p)
+        }
+        return (total, best)
     }
 
     /// The candidate order: higher probability first, then lower id (a strict total order).

@@ -1,3 +1,4 @@
+import Engine
 import NaiveBackend
 
 /// Eight floats: one AVX2 register (the package builds with `-target-cpu haswell`).
@@ -11,26 +12,8 @@ typealias F8 = SIMD8<Float>
 enum VectorMath {
     @inline(__always) static func splat(_ v: Float) -> F8 { F8(repeating: v) }
 
-    /// `e^x`: range reduction to `x = n·ln2 + r`, degree-6 polynomial for `e^r`, exponent bits for `2^n`.
-    @inline(__always) static func exp(_ x: F8) -> F8 {
-        var x = x.clamped(lowerBound: splat(-88.3762626647949), upperBound: splat(88.3762626647949))
-        let fx = x.addingProduct(x, splat(0.44269504088896341)).addingProduct(splat(1), splat(0.5)).rounded(.down)
-        // fx = floor(x·log2(e) + 0.5); written as x + x·(log2e - 1) + 0.5 to stay in FMAs.
-        x = x.addingProduct(fx, splat(-0.693359375))
-        x = x.addingProduct(fx, splat(2.12194440e-4))
-        let z = x * x
-        var y = splat(1.9875691500e-4)
-        y = splat(1.3981999507e-3).addingProduct(y, x)
-        y = splat(8.3334519073e-3).addingProduct(y, x)
-        y = splat(4.1665795894e-2).addingProduct(y, x)
-        y = splat(1.6666665459e-1).addingProduct(y, x)
-        y = splat(5.0000001201e-1).addingProduct(y, x)
-        y = (x + splat(1)).addingProduct(y, z)
-        // 2^fx: fx + (1.5·2^23 + 127) puts fx + 127 in the low mantissa bits; shift it into the exponent.
-        let biased = unsafeBitCast(fx + splat(12582912 + 127), to: SIMD8<UInt32>.self)
-        let pow2 = unsafeBitCast(biased &<< 23, to: F8.self)
-        return y * pow2
-    }
+    /// `e^x` (Engine's `SIMDExp`, ~2 ulp).
+    @inline(__always) static func exp(_ x: F8) -> F8 { SIMDExp.exp(x) }
 
     @inline(__always) static func magnitude(_ x: F8) -> F8 {
         unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & SIMD8(repeating: 0x7fff_ffff), to: F8.self)
