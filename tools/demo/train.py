@@ -354,6 +354,8 @@ def main(argv=None) -> int:
                     help="1: flip half of each batch upside down (the left-to-right order, so the caption, is unchanged)")
     ap.add_argument("--structured-init", type=int, default=1, help="1: block-average conv1 + sin-cos positions")
     ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--init-from", default="",
+                    help="model folder written by an earlier run to start from (same sizes) instead of a fresh init")
     ap.add_argument("--stop-after", type=float, default=0,
                     help="seconds of training after which the loop stops early and the model is saved as it is "
                          "(a safety net for a fixed time budget; 0 = run every step)")
@@ -402,7 +404,14 @@ def main(argv=None) -> int:
     print(f"params: visual {n_visual}, mapper {n_map}, gpt2 {n_gpt}, total {n_visual + n_map + n_gpt}", flush=True)
 
     # Only the visual tower and ClipCap are trained; the text tower stays a random placeholder.
-    structured_init(clip_model.visual, args.structured_init)
+    if args.init_from:
+        # Continue from a saved model folder (a second cosine cycle from its weights): the CLIP
+        # and ClipCap state dicts written by save_outputs; the training-only heads start afresh.
+        clip_model.load_state_dict(torch.load(os.path.join(args.init_from, dm.CLIP_STATE), map_location="cpu"))
+        clipcap.load_state_dict(torch.load(os.path.join(args.init_from, dm.CLIPCAP_CHECKPOINT), map_location="cpu"))
+        print(f"init: weights from {args.init_from}", flush=True)
+    else:
+        structured_init(clip_model.visual, args.structured_init)
     aux = AuxHead(args.embed_dim)
     dense = DenseHead(args.vision_width)
     params = (list(clip_model.visual.parameters()) + list(clipcap.parameters()) + list(aux.parameters())
