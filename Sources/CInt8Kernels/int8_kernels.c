@@ -53,25 +53,6 @@ static inline int32_t dot_scalar(const int8_t *a, const int8_t *b, int64_t n) {
     return acc;
 }
 
-static inline float activate(float x, int activation) {
-    switch (activation) {
-    case CI8_ACT_GELU_TANH: {
-        const float c = 0.7978845608028654f; // sqrt(2/pi)
-        return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
-    }
-    case CI8_ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
-    case CI8_ACT_QUICK_GELU: return x / (1.0f + expf(-1.702f * x));
-    case CI8_ACT_TANH: return tanhf(x);
-    case CI8_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    default: return x;
-    }
-}
-
-void ci8_apply_activation(float *values, int64_t count, int activation) {
-    if (activation == CI8_ACT_NONE) return;
-    for (int64_t i = 0; i < count; i++) values[i] = activate(values[i], activation);
-}
-
 int32_t ci8_dot(const int8_t *a, const int8_t *b, int64_t k) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i acc = _mm256_setzero_si256();
@@ -201,15 +182,15 @@ static inline void tile_pc_2x4(const int8_t *x0, int64_t k, const int8_t *w0, in
     acc_out[7] = hsum_i32(a13) + dot_scalar(xt1, w3 + k32, t);
 }
 
-static inline float finish(int32_t acc, float scale, const float *bias, int64_t n, int activation) {
+static inline float finish(int32_t acc, float scale, const float *bias, int64_t n) {
     float v = (float)acc * scale;
     if (bias) v += bias[n];
-    return activate(v, activation);
+    return v;
 }
 
 void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,
                             const int8_t *w, const float *sw, const float *bias,
-                            int64_t n0, int64_t n1, int activation, float *out, int64_t ldo) {
+                            int64_t n0, int64_t n1, float *out, int64_t ldo) {
     int64_t n = n0;
     // Weight tiles outermost: a 4-row weight tile (4K bytes) stays in L1 while every activation
     // row passes over it, so each weight byte is read from memory once per call.
@@ -220,20 +201,20 @@ void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_
         for (; r + 2 <= m; r += 2) {
             tile_pc_2x4(xq + r * k, k, wt, acc);
             for (int j = 0; j < 4; j++) {
-                out[r * ldo + n + j] = finish(acc[j], sx[r] * sw[n + j], bias, n + j, activation);
-                out[(r + 1) * ldo + n + j] = finish(acc[4 + j], sx[r + 1] * sw[n + j], bias, n + j, activation);
+                out[r * ldo + n + j] = finish(acc[j], sx[r] * sw[n + j], bias, n + j);
+                out[(r + 1) * ldo + n + j] = finish(acc[4 + j], sx[r + 1] * sw[n + j], bias, n + j);
             }
         }
         for (; r < m; r++) {
             tile_pc_1x4(xq + r * k, k, wt, acc);
             for (int j = 0; j < 4; j++)
-                out[r * ldo + n + j] = finish(acc[j], sx[r] * sw[n + j], bias, n + j, activation);
+                out[r * ldo + n + j] = finish(acc[j], sx[r] * sw[n + j], bias, n + j);
         }
     }
     for (; n < n1; n++) {
         for (int64_t r = 0; r < m; r++) {
             const int32_t acc = ci8_dot(xq + r * k, w + n * k, k);
-            out[r * ldo + n] = finish(acc, sx[r] * sw[n], bias, n, activation);
+            out[r * ldo + n] = finish(acc, sx[r] * sw[n], bias, n);
         }
     }
 }
@@ -296,10 +277,10 @@ static float dot_blk_1x1(const int8_t *x, const float *sxr, int64_t k, int64_t b
 
 void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, int64_t block,
                       const int8_t *w, const float *sw, const float *bias,
-                      int64_t n0, int64_t n1, int activation, float *out, int64_t ldo) {
+                      int64_t n0, int64_t n1, float *out, int64_t ldo) {
     if (k <= 0 || block <= 0) {
         for (int64_t r = 0; r < m; r++)
-            for (int64_t n = n0; n < n1; n++) out[r * ldo + n] = activate(bias ? bias[n] : 0.0f, activation);
+            for (int64_t n = n0; n < n1; n++) out[r * ldo + n] = bias ? bias[n] : 0.0f;
         return;
     }
     const int64_t nb = (k + block - 1) / block;
@@ -311,7 +292,7 @@ void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, i
             for (int j = 0; j < 4; j++) {
                 float y = v[j];
                 if (bias) y += bias[n + j];
-                out[r * ldo + n + j] = activate(y, activation);
+                out[r * ldo + n + j] = y;
             }
         }
     }
@@ -319,7 +300,7 @@ void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, i
         for (int64_t r = 0; r < m; r++) {
             float y = dot_blk_1x1(xq + r * k, sx + r * nb, k, block, nb, w + n * k, sw + n * nb);
             if (bias) y += bias[n];
-            out[r * ldo + n] = activate(y, activation);
+            out[r * ldo + n] = y;
         }
     }
 }

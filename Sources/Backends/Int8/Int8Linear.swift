@@ -129,7 +129,6 @@ struct Int8Linear: Kernel {
         let sw = scales.base
         let dst = out.floats
         let (m64, k64, n64, blk, activation) = (Int64(m), Int64(k), Int64(n), Int64(block), activation)
-        let none = Int32(CI8_ACT_NONE.rawValue)
         let chunks = Int8Linear.chunkCount(m: m, n: n, k: k, threads: context.pool.threads)
         let per = ((n + chunks - 1) / chunks + 3) & ~3   // whole 4-row tiles per chunk
         let body: (Int) -> Void = { c in
@@ -142,9 +141,9 @@ struct Int8Linear: Kernel {
                                                 Int64(n0), Int64(n1), dst, n64)
                 }
             } else if blk == 0 {
-                ci8_linear_per_channel(xq, sx, m64, k64, w, sw, biasPointer, Int64(n0), Int64(n1), none, dst, n64)
+                ci8_linear_per_channel(xq, sx, m64, k64, w, sw, biasPointer, Int64(n0), Int64(n1), dst, n64)
             } else {
-                ci8_linear_block(xq, sx, m64, k64, blk, w, sw, biasPointer, Int64(n0), Int64(n1), none, dst, n64)
+                ci8_linear_block(xq, sx, m64, k64, blk, w, sw, biasPointer, Int64(n0), Int64(n1), dst, n64)
             }
             VectorActivation.apply(activation, dst + n0, rows: m, count: n1 - n0, stride: n)
         }

@@ -15,16 +15,6 @@
 extern "C" {
 #endif
 
-/// Activation applied in the epilogue (same formulas as docs/OPS.md).
-enum ci8_activation {
-    CI8_ACT_NONE = 0,
-    CI8_ACT_GELU_TANH = 1,
-    CI8_ACT_GELU_ERF = 2,
-    CI8_ACT_QUICK_GELU = 3,
-    CI8_ACT_TANH = 4,
-    CI8_ACT_RELU = 5,
-};
-
 /// 1 when this CPU executes AVX2 (the kernels below need it), else 0.
 int ci8_cpu_has_avx2(void);
 
@@ -35,19 +25,19 @@ int ci8_cpu_has_avx2(void);
 void ci8_quantize_rows(const float *x, int64_t m, int64_t k, int64_t group,
                        int8_t *q, float *scales);
 
-/// out[r, n] = act(sx[r] * sw[n] * sum_k xq[r, k] * w[n, k] + bias[n]) for rows r in [0, m)
+/// out[r, n] = sx[r] * sw[n] * sum_k xq[r, k] * w[n, k] + bias[n] for rows r in [0, m)
 /// and output channels n in [n0, n1). `w` is [N, k] row-major (straight from the model file),
 /// `sw` per-channel weight scales [N], `sx` per-row activation scales [m], `bias` [N] or NULL.
 /// `out` has row stride `ldo`.
 void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,
                             const int8_t *w, const float *sw, const float *bias,
-                            int64_t n0, int64_t n1, int activation, float *out, int64_t ldo);
+                            int64_t n0, int64_t n1, float *out, int64_t ldo);
 
 /// Block-wise variant: scales per `block` consecutive elements of k on both sides.
 /// `sx` is [m, nb], `sw` is [N, nb] with nb = ceil(k / block); `block` must be a multiple of 32.
 void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, int64_t block,
                       const int8_t *w, const float *sw, const float *bias,
-                      int64_t n0, int64_t n1, int activation, float *out, int64_t ldo);
+                      int64_t n0, int64_t n1, float *out, int64_t ldo);
 
 // MARK: AVX-512 VNNI (int8_vnni.c): only call after ci8_cpu_has_avx512_vnni() returned 1.
 
@@ -60,7 +50,7 @@ void ci8_row_sums(const int8_t *w, int64_t n, int64_t k, int32_t *sums);
 /// u[i] = q[i] + 128 as unsigned bytes (in place allowed: u may alias q).
 void ci8_shift_to_unsigned(const int8_t *q, int64_t count, uint8_t *u);
 
-/// Per-channel linear with vpdpbusd, no activation: out[r, n] = sx[r] * sw[n] *
+/// Per-channel linear with vpdpbusd: out[r, n] = sx[r] * sw[n] *
 /// (sum_k xu[r, k] * w[n, k] - 128 * wsum[n]) + bias[n], rows [0, m), channels [n0, n1).
 /// `xu` are the shifted activations (ci8_shift_to_unsigned), `wsum` the row sums of `w`.
 void ci8_linear_per_channel_vnni(const uint8_t *xu, const float *sx, int64_t m, int64_t k,
@@ -74,9 +64,6 @@ int32_t ci8_dot_vnni(const int8_t *a, const int8_t *b, int64_t k);
 /// Exact int32 dot product of two int8 vectors of length k with the same AVX2 path the linear
 /// kernels use (for tests of the saturation worst case).
 int32_t ci8_dot(const int8_t *a, const int8_t *b, int64_t k);
-
-/// Applies `activation` to `count` floats in place (the epilogue, exposed for tests).
-void ci8_apply_activation(float *values, int64_t count, int activation);
 
 #ifdef __cplusplus
 }
