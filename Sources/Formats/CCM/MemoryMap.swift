@@ -39,17 +39,19 @@ final class MemoryMap: @unchecked Sendable {
     /// Drops this process's mappings of the pages in `range` (page-aligned offsets). Safe on
     /// this read-only private map: the pages stay in the page cache and the next read maps them
     /// again; only the process's resident set shrinks.
-    func release(_ range: Range<Int>) {
-        guard let base = bytes.baseAddress, !range.isEmpty, range.upperBound <= bytes.count else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + range.lowerBound), range.count, MADV_DONTNEED)
-    }
+    func release(_ range: Range<Int>) { advise(range, MADV_DONTNEED) }
 
     /// Maps the pages in `range` in one system call (`MADV_POPULATE_READ`, Linux 5.14+), cheaper
     /// than faulting them in 64 KiB at a time; silently does nothing where unsupported.
     func populate(_ range: Range<Int>) {
-        guard let base = bytes.baseAddress, !range.isEmpty, range.upperBound <= bytes.count else { return }
         let populateRead: Int32 = 22  // MADV_POPULATE_READ; not in every libc's headers yet
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + range.lowerBound), range.count, populateRead)
+        advise(range, populateRead)
+    }
+
+    /// `madvise` over `range` of the map (ignored when empty or outside it).
+    private func advise(_ range: Range<Int>, _ advice: Int32) {
+        guard let base = bytes.baseAddress, !range.isEmpty, range.upperBound <= bytes.count else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + range.lowerBound), range.count, advice)
     }
 
     /// The system's page size.

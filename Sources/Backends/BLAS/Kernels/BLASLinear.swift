@@ -38,7 +38,7 @@ struct Epilogue: Sendable {
 }
 
 /// `linear` on OpenBLAS: `sgemm` for many rows, `sgemv` for one, the few-row AVX-512 kernels
-/// (`FewRowProduct`) for 2-8; `io` weights ([K, N],
+/// (`FewRowProduct`) for 2-16; `io` weights ([K, N],
 /// no transpose) or `oi` ([N, K], transposed). `f32` weights are used straight from the model
 /// file; `f16` / `bf16` are widened once, here, into memory the kernel owns.
 struct BLASLinear: Kernel {
