@@ -45,9 +45,7 @@ block_io(const int mr, const int nv, const __mmask16 last, const int first, cons
         }
     for (int64_t i = i0; i < i1; i++) {
         const float *wr = w + i * ldw;
-#ifdef CF32_IO_PREFETCH
         for (int j = 0; j < nv; j++) _mm_prefetch((const char *)(wr + CF32_IO_PREFETCH + 16 * j), _MM_HINT_T0);
-#endif
         __m512 v[4];
         for (int j = 0; j < nv; j++)
             v[j] = (j == nv - 1) ? _mm512_maskz_loadu_ps(last, wr + 16 * j) : _mm512_loadu_ps(wr + 16 * j);
