@@ -1,4 +1,5 @@
 import Foundation
+import ArgumentParser
 
 /// A one-line error for the user; `clipcapctl` prints it to stderr and exits non-zero.
 struct CLIError: Error, CustomStringConvertible {
@@ -119,4 +120,10 @@ func collectImages(_ paths: [String]) throws -> [String] {
         }
     }
     return out
+}
+
+/// `--low-memory`, shared by caption, bench and profile (`LoadOptions.lowMemory`).
+struct LowMemoryOption: ParsableArguments {
+    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done (peak RSS follows the largest phase; pages are re-mapped every caption).")
+    var lowMemory = false
 }

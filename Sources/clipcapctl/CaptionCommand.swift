@@ -54,8 +54,7 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .long, help: "Write pixel_values.npy, image_embedding.npy, prefix_embeddings.npy and (greedy) logits.npy for the first image into this folder.")
     var dump: String?
 
-    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done (peak RSS follows the largest phase; pages are re-mapped every caption).")
-    var lowMemory = false
+    @OptionGroup var memory: LowMemoryOption
 
     @Flag(name: .long, help: "Verify every tensor checksum on first use.")
     var verifyChecksums = false
@@ -84,7 +83,7 @@ struct CaptionCommand: ParsableCommand {
         let batch = decode == "beam" ? beams : (decode == "sample" ? num : 1)
         var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
                                   maxBatch: max(batch, 1), maxTokens: maxTokens)
-        options.lowMemory = lowMemory
+        options.lowMemory = memory.lowMemory
         let model = try ClipCap.loadModel(path: model, options: options)
         if verbose { reportKernels(model) }
 

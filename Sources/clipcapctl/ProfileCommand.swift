@@ -30,8 +30,7 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .long, help: "Candidates decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
-    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done (peak RSS follows the largest phase; pages are re-mapped every caption).")
-    var lowMemory = false
+    @OptionGroup var memory: LowMemoryOption
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
@@ -50,7 +49,7 @@ struct ProfileCommand: ParsableCommand {
 
     func run() throws {
         var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: maxTokens)
-        loadOptions.lowMemory = lowMemory
+        loadOptions.lowMemory = memory.lowMemory
         let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: maxTokens)
