@@ -42,8 +42,8 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .customLong("normalize-prefix"), help: "L2-normalise the CLIP embedding before the mapper (ClipCap --normalize_prefix).")
     var normalizePrefix = false
 
-    @Option(name: .long, help: "Stored type of matrices and embedding tables: f32 or f16.")
-    var dtype: String = "f32"
+    @Option(name: .long, help: "Stored type of matrices and embedding tables: auto (f16 where the source is f16, like OpenAI's CLIP; f32 otherwise: nothing is rounded), f32 or f16.")
+    var dtype: String = "auto"
 
     @Option(name: .long, help: "Tensor compression: none or zstd (byte-shuffled zstd).")
     var compress: String = "none"
@@ -55,7 +55,7 @@ struct ConvertCommand: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard dtype == "f32" || dtype == "f16" else { throw ValidationError("--dtype must be f32 or f16") }
+        guard ["auto", "f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be auto, f32 or f16") }
         guard compress == "none" || compress == "zstd" else { throw ValidationError("--compress must be none or zstd") }
         if let mapping, MappingType(rawValue: mapping) == nil {
             throw ValidationError("--mapping must be mlp, bert or transformer")
@@ -69,7 +69,7 @@ struct ConvertCommand: ParsableCommand {
         let options = ConvertOptions(
             clipPath: clip, checkpointPath: checkpoint, gpt2Folder: gpt2, bertFolder: bert,
             mapping: mapping.flatMap(MappingType.init(rawValue:)), prefixLength: prefixLen, constantLength: constantLen,
-            normalizePrefix: normalizePrefix, mapperHeads: mapperHeads, dtype: DType(name: dtype) ?? .f32,
+            normalizePrefix: normalizePrefix, mapperHeads: mapperHeads, dtype: dtype == "auto" ? nil : DType(name: dtype),
             encoding: compress == "zstd" ? .shuffledZstd : .raw, outputPath: output)
         let display = ConvertProgressDisplay(enabled: stderrIsTerminal)
         let summary: ConvertSummary

@@ -75,6 +75,31 @@ final class BLASMatchesNaiveTests: XCTestCase {
         }
     }
 
+    /// More than 16 rows with `io` weights: the panel kernel (f32, and f16 read in place) where
+    /// the CPU has it — row tiles of 10 with every remainder, the 120-row block edge, K blocks of
+    /// 256 with tails, column tails inside a 32-column panel, and products big enough to be split
+    /// over the pool in column chunks.
+    func testLinearPanelKernelManyRows() throws {
+        var rng = SeededRandom(seed: 14)
+        let cases: [(m: Int, k: Int, n: Int)] = [
+            (17, 5, 3), (19, 64, 32), (23, 257, 33), (50, 768, 100), (50, 300, 2304 / 8), (121, 40, 65),
+            (250, 130, 47), (31, 512, 1), (50, 1, 70), (64, 600, 96),
+        ]
+        var trial = 0
+        for (m, k, n) in cases {
+            for dtype in [DType.f32, .f16] {
+                trial += 1
+                let x = rng.floats(m * k, in: -2...2)
+                let w = Harness.weight(rng.floats(k * n, in: -1...1), [k, n], dtype: dtype)
+                let bias: Operand = trial % 2 == 0 ? .weight(Harness.weight(rng.floats(n), [n], name: "b")) : .absent
+                let (fast, reference) = try both("linear", [.activation(x, [m, k]), .weight(w), bias],
+                                                 attrs: ["w_layout": .string("io"), "activation": .string(trial % 3 == 0 ? "quick_gelu" : "none")],
+                                                 outputShape: [m, n])
+                assertClose(fast, reference, tolerance: 1e-5 * Float(k).squareRoot(), "linear m=\(m) k=\(k) n=\(n) \(dtype)")
+            }
+        }
+    }
+
     func testMatmulBatchedAndTransposed() throws {
         var rng = SeededRandom(seed: 11)
         for (batch, m, k, n) in [(1, 1, 7, 9), (3, 5, 16, 11), (2, 12, 33, 1), (4, 1, 64, 50)] {

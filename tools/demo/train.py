@@ -119,6 +119,31 @@ def build_patch_labels(cache_dir: str, seed: int, n: int, workers: int) -> torch
     return torch.from_numpy(out)
 
 
+def _mirror_chunk(job):
+    seed, start, stop = job
+    return start, [world.mirrored_caption(seed, i) or "" for i in range(start, stop)]
+
+
+def build_mirrored_captions(cache_dir: str, seed: int, n: int, workers: int) -> list:
+    """Captions of world set ``seed`` flipped left-right ("" where the mirrored order would be
+    ambiguous), from the scene geometry; cached next to the image memmap."""
+    path = os.path.join(cache_dir, f"mirror-s{seed}-n{n}.tsv")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            caps = [line.rstrip("\n") for line in f]
+        if len(caps) == n:
+            return caps
+    jobs = [(seed, s, min(s + 1024, n)) for s in range(0, n, 1024)]
+    caps = [""] * n
+    with mp.get_context("fork").Pool(workers) as pool:
+        for start, cc in pool.imap_unordered(_mirror_chunk, jobs):
+            caps[start:start + len(cc)] = cc
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("".join(c + "\n" for c in caps))
+    os.replace(path + ".tmp", path)
+    return caps
+
+
 _SCALE = torch.tensor([1.0 / (255.0 * s) for s in dm.CLIP_STD])
 _SHIFT = torch.tensor([-m / s for m, s in zip(dm.CLIP_MEAN, dm.CLIP_STD)])
 
@@ -352,6 +377,9 @@ def main(argv=None) -> int:
                     help="weight of the per-patch auxiliary loss (decays with --aux-until like the other)")
     ap.add_argument("--vflip", type=int, default=1,
                     help="1: flip half of each batch upside down (the left-to-right order, so the caption, is unchanged)")
+    ap.add_argument("--hflip", type=int, default=0,
+                    help="1: flip half of each batch left-right, with the caption of the mirrored scene "
+                         "(images whose mirrored order would be ambiguous are never flipped)")
     ap.add_argument("--structured-init", type=int, default=1, help="1: block-average conv1 + sin-cos positions")
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--init-from", default="",
@@ -379,6 +407,13 @@ def main(argv=None) -> int:
     train_ids = tokenize_all(tok, train_caps)
     train_counts, train_ranks = aux_targets(train_caps)
     train_patches = build_patch_labels(args.cache, args.data_seed, args.n_train, args.workers)
+    if args.hflip:
+        # Mirrored targets per image; images that cannot be flipped keep their own.
+        mirror_caps = build_mirrored_captions(args.cache, args.data_seed, args.n_train, args.workers)
+        can_mirror = torch.tensor([bool(c) for c in mirror_caps])
+        mirror_caps = [m or c for m, c in zip(mirror_caps, train_caps)]
+        mirror_ids = tokenize_all(tok, mirror_caps)
+        mirror_counts, mirror_ranks = aux_targets(mirror_caps)
     # Tokens that carry the answer: counts, colours, the first character of each shape, 和 (one
     # more group) and [SEP] (no more groups). The rest of a caption follows from them.
     key_weights = torch.ones(tok.vocab_size)
@@ -445,8 +480,19 @@ def main(argv=None) -> int:
                 crops[f] = crops[f][:, ::-1]
                 patches = patches.clone()
                 patches[flip] = patches[flip].view(-1, 7, 7).flip(1).reshape(-1, 49)
+        ids, counts, ranks = train_ids[idx], train_counts[idx], train_ranks[idx]
+        if args.hflip:
+            mirror = (torch.rand(len(idx), generator=gen) < 0.5) & can_mirror[idx]
+            if bool(mirror.any()):
+                m = mirror.numpy()
+                crops[m] = crops[m][:, :, ::-1]
+                patches = patches.clone()
+                patches[mirror] = patches[mirror].view(-1, 7, 7).flip(2).reshape(-1, 49)
+                ids, counts, ranks = ids.clone(), counts.clone(), ranks.clone()
+                ids[mirror] = mirror_ids[idx][mirror]
+                counts[mirror] = mirror_counts[idx][mirror]
+                ranks[mirror] = mirror_ranks[idx][mirror]
         x = normalise_fast(crops)
-        ids = train_ids[idx]
         ids = ids[:, : int((ids >= 0).sum(1).max())]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
@@ -456,7 +502,7 @@ def main(argv=None) -> int:
         decay = max(0.0, 1.0 - step / max(args.aux_until * args.steps, 1))
         loss = cap_loss
         if args.aux_weight * decay > 0:
-            loss = loss + args.aux_weight * decay * aux.loss(emb, train_counts[idx], train_ranks[idx])
+            loss = loss + args.aux_weight * decay * aux.loss(emb, counts, ranks)
         if args.dense_weight * decay > 0:
             loss = loss + args.dense_weight * decay * dense.loss(tokens[:, 1:], patches)
         opt.zero_grad(set_to_none=True)

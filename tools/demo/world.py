@@ -28,7 +28,7 @@ import io
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -302,6 +302,17 @@ def patch_classes(seed: int, index: int, grid: int = 7) -> np.ndarray:
         if fg.size >= cells[p].size // 16:
             out[p] = int(np.bincount(fg).argmax())
     return out
+
+
+def mirrored_caption(seed: int, index: int):
+    """Caption of image ``index`` of set ``seed`` flipped left-right, or None when the mirrored
+    order would be ambiguous (groups' new leftmost centres closer than ORDER_GAP). Drawn from the
+    scene geometry; train.py uses it to flip images horizontally with the right caption."""
+    scene = random_scene(sample_rng(seed, index))
+    mirrored = [replace(s, cx=scene.width - s.cx) for s in scene.shapes]
+    if not _order_unambiguous(mirrored, min(scene.width, scene.height)):
+        return None
+    return "和".join(f"{COUNT_WORDS[n]}{c}的{s}" for n, c, s in caption_groups(mirrored))
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:

@@ -48,6 +48,21 @@ void cf32_attention_head(const float *q, const float *k, const float *v, float *
                          int64_t queries, int64_t keys, int64_t model, int64_t head_dim,
                          float scale, int causal, float *scores);
 
+/// Floats of the `pack` scratch cf32_panel_gemm_io needs per calling thread (64-byte aligned).
+enum { CF32_PANEL_PACK_FLOATS = 256 * 32 };
+
+/// Many-row products with `io` weights ([K, N] row-major, row stride ldw) stored as f32
+/// (`w_is_f16` = 0) or IEEE f16 (1): y[r, n] = sum_k x[r, k] * w[k, n] for rows [0, m) and
+/// columns [n0, n1). x is [m, k] (row stride k), y has row stride ldy. Each 32-column panel is
+/// widened into `pack` (CF32_PANEL_PACK_FLOATS floats, 64-byte aligned, one per thread) and
+/// used by every 10-row tile; the panel two ahead is prefetched meanwhile. Threads take
+/// disjoint column ranges (multiples of 32 keep panels whole). Needs AVX-512 F/DQ/VL/BW and
+/// F16C: check cf32_panel_gemm_supported() (1 when present) first.
+int cf32_panel_gemm_supported(void);
+
+void cf32_panel_gemm_io(const float *x, int64_t m, int64_t k, const void *w, int w_is_f16, int64_t ldw,
+                        int64_t n0, int64_t n1, float *y, int64_t ldy, float *pack);
+
 #ifdef __cplusplus
 }
 #endif

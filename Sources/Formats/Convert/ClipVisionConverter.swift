@@ -37,7 +37,7 @@ enum ClipVisionConverter {
     /// Converts the vision tower. `config` is the HF vision config (may be empty for OpenAI files),
     /// `preprocessor` the HF `preprocessor_config.json` if any.
     static func convert(_ weights: WeightSet, config: JSONObject, preprocessor: JSONObject,
-                        matrixType: DType) throws -> (ConvertedPart, VisionHyperparameters) {
+                        matrixType: DType?) throws -> (ConvertedPart, VisionHyperparameters) {
         guard let flavour = flavour(of: weights) else {
             throw ConvertError.unknownArchitecture(
                 role: "clip", path: weights.path,

@@ -21,8 +21,10 @@ public struct ConvertOptions: Sendable {
     public var normalizePrefix: Bool
     /// Heads of the original ClipCap transformer mapper (8 in ClipCap's code; not in the weights).
     public var mapperHeads: Int?
-    /// Stored type of matrices (`linear` weights and embedding tables): `f32` or `f16`.
-    public var dtype: DType
+    /// Stored type of matrices (`linear` weights and embedding tables): `f32` or `f16`; `nil`
+    /// keeps each matrix's source precision (`f16` where the checkpoint stores `f16`, as OpenAI's
+    /// CLIP does, so nothing is rounded and nothing is widened; `f32` otherwise).
+    public var dtype: DType?
     /// Tensor encoding in the output file: `.raw` or `.shuffledZstd`.
     public var encoding: TensorEncoding
     /// The `.ccm` file to write (atomically).
@@ -30,7 +32,7 @@ public struct ConvertOptions: Sendable {
 
     public init(clipPath: String, checkpointPath: String, gpt2Folder: String, bertFolder: String? = nil,
                 mapping: MappingType? = nil, prefixLength: Int? = nil, constantLength: Int? = nil,
-                normalizePrefix: Bool = false, mapperHeads: Int? = nil, dtype: DType = .f32,
+                normalizePrefix: Bool = false, mapperHeads: Int? = nil, dtype: DType? = .f32,
                 encoding: TensorEncoding = .raw, outputPath: String) {
         self.clipPath = clipPath
         self.checkpointPath = checkpointPath

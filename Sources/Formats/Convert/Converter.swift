@@ -44,7 +44,7 @@ public enum Converter {
             output: options.outputPath, architecture: metadata["clipcap.architecture"]?.stringValue ?? "",
             mapping: plan.mapper.mapping.rawValue, prefixLength: plan.mapper.prefixLength,
             imageSize: plan.vision.imageSize, vocabSize: plan.gpt2.vocab, tokenizer: plan.tokenizer.kind,
-            dtype: options.dtype.description, tiedLMHead: plan.gpt2.tiedHead,
+            dtype: options.dtype?.description ?? "auto", tiedLMHead: plan.gpt2.tiedHead,
             tensors: plan.tensors.count, parameters: plan.tensors.reduce(0) { $0 + $1.count },
             bytes: size, seconds: Date().timeIntervalSince(start), skipped: plan.skipped,
             graphs: Dictionary(uniqueKeysWithValues: plan.graphs.map { ($0.name, $0.nodes.count) }))
@@ -63,8 +63,8 @@ struct ConversionPlan {
     var inputs: [(role: String, path: String)]
 
     static func make(_ options: ConvertOptions, progress: ((ConvertProgress) -> Void)?) throws -> ConversionPlan {
-        guard options.dtype == .f32 || options.dtype == .f16 else {
-            throw ConvertError.invalidOption("--dtype must be f32 or f16, not \(options.dtype)")
+        if let dtype = options.dtype, dtype != .f32 && dtype != .f16 {
+            throw ConvertError.invalidOption("--dtype must be auto, f32 or f16, not \(dtype)")
         }
         let fm = FileManager.default
         var inputs: [(role: String, path: String)] = [("clip", options.clipPath), ("checkpoint", options.checkpointPath),

@@ -28,7 +28,7 @@ enum GPT2Converter {
     }
 
     static func convert(_ ws: WeightSet, prefix detected: String, config: JSONObject, configPath: String,
-                        matrixType: DType) throws -> (embedding: ConvertedPart, decoder: ConvertedPart, settings: GPT2Settings) {
+                        matrixType: DType?) throws -> (embedding: ConvertedPart, decoder: ConvertedPart, settings: GPT2Settings) {
         let root = detected == "bare" ? "" : detected
         let t = detected == "bare" ? "" : detected + "transformer."
         guard let wte = ws.shape(t + "wte.weight"), wte.count == 2, let wpe = ws.shape(t + "wpe.weight"), wpe.count == 2 else {

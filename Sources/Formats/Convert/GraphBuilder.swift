@@ -45,19 +45,20 @@ struct GraphBuilder {
 }
 
 /// Collects the output tensors of one part of the model, choosing each one's stored dtype:
-/// matrices that feed `linear` and `gather` take the requested dtype (`--dtype`), everything
-/// else (biases, norms, embeddings added to activations) stays `f32`.
+/// matrices that feed `linear` and `gather` take the requested dtype (`--dtype`; `nil`: `f16`
+/// where the source is `f16`, else `f32`), everything else (biases, norms, embeddings added to
+/// activations) stays `f32`.
 struct TensorPlanner {
-    let matrixType: DType
+    let matrixType: DType?
     private(set) var tensors: [PlannedTensor] = []
 
-    init(matrixType: DType) { self.matrixType = matrixType }
+    init(matrixType: DType?) { self.matrixType = matrixType }
 
     /// Adds a tensor read with `transform`, stored with `shape`; returns its name for graph inputs.
     @discardableResult
     mutating func add(_ name: String, _ source: InputTensor, shape: [Int], transform: WeightTransform = .identity,
                       matrix: Bool = false) -> String {
-        tensors.append(PlannedTensor(name: name, dtype: matrix ? matrixType : .f32, shape: shape,
+        tensors.append(PlannedTensor(name: name, dtype: matrix ? matrixType ?? (source.dtype == .f16 ? .f16 : .f32) : .f32, shape: shape,
                                      source: source, transform: transform))
         return name
     }

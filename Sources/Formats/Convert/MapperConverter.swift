@@ -41,7 +41,7 @@ enum MapperConverter {
     static let source = "clip_project."
 
     static func convert(_ ws: WeightSet, mapping: MappingType, embedDim e: Int, hidden d: Int,
-                        options: ConvertOptions, bert: BertSettings?, matrixType: DType) throws -> (ConvertedPart, MapperInfo) {
+                        options: ConvertOptions, bert: BertSettings?, matrixType: DType?) throws -> (ConvertedPart, MapperInfo) {
         var planner = TensorPlanner(matrixType: matrixType)
         var b = GraphBuilder()
         var x = "image_embedding"

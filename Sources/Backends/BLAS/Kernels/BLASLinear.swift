@@ -37,14 +37,33 @@ struct Epilogue: Sendable {
     }
 }
 
+/// An `f16` weight read in place from the model file by the panel kernel (never widened).
+final class HalfMatrix: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    private let tensor: WeightTensor  // keeps the mapping alive
+
+    init?(_ tensor: WeightTensor) {
+        guard tensor.dtype == .f16, let raw = tensor.bytes.baseAddress,
+              tensor.bytes.count >= tensor.shape.elementCount * 2,
+              Int(bitPattern: raw) % 2 == 0 else { return nil }
+        base = raw
+        self.tensor = tensor
+    }
+}
+
 /// `linear` on OpenBLAS: `sgemm` for many rows, `sgemv` for one, the few-row AVX-512 kernels
-/// (`FewRowProduct`) for 2-16; `io` weights ([K, N],
-/// no transpose) or `oi` ([N, K], transposed). `f32` weights are used straight from the model
-/// file; `f16` / `bf16` are widened once, here, into memory the kernel owns.
+/// (`FewRowProduct`) for 2-16; `io` weights ([K, N], no transpose) or `oi` ([N, K], transposed).
+/// Where the CPU has AVX-512, `io` weights with more rows go to the panel kernel
+/// (`PanelProduct`), which hides the weight's read behind the arithmetic. `f32` weights are used
+/// straight from the model file; `f16` `io` weights too (panel kernel, every row count); other
+/// `f16` / `bf16` are widened once, here, into memory the kernel owns.
 struct BLASLinear: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
-    let weight: PreparedFloats
+    /// The weight as `f32` (nil when `halfWeight` is used instead).
+    let weight: PreparedFloats?
+    /// An `f16` `io` weight the panel kernel reads in place.
+    let halfWeight: HalfMatrix?
     let k: Int
     let n: Int
     /// `oi` layout: the weight is `[N, K]`.
@@ -56,21 +75,24 @@ struct BLASLinear: Kernel {
     init?(_ request: KernelRequest) throws {
         try request.requireInputs(2, atMost: 3)
         label = NodeLabel(request.node)
-        guard let operands = FloatOperands(request) else { return nil }
-        guard let w = operands.prepared[1] else {
-            throw label.error("the weight (input 1) must be a tensor of the model file")
-        }
-        guard w.shape.rank == 2 else { throw label.error("weight must be 2-D, got \(w.shape)") }
         let layout = request.string("w_layout") ?? "io"
         guard request.node.attrs["w_layout"] == nil || request.string("w_layout") != nil,
               layout == "io" || layout == "oi" else {
             throw label.error("w_layout must be \"io\" or \"oi\", got \(request.node.attrs["w_layout"].map { "\($0)" } ?? "?")")
         }
         transposed = layout == "oi"
-        k = transposed ? w.shape[1] : w.shape[0]
-        n = transposed ? w.shape[0] : w.shape[1]
-        guard OpenBLAS.fits(k, n, 1) else { throw label.error("weight \(w.shape) is too large for 32-bit BLAS sizes") }
-        weight = w
+        let constant = request.constants.count > 1 ? request.constants[1] : nil
+        let half = PanelProduct.available && !transposed ? constant.flatMap(HalfMatrix.init) : nil
+        guard let operands = FloatOperands(request, skipping: half == nil ? [] : [1]) else { return nil }
+        guard let shape = half == nil ? operands.prepared[1]?.shape : constant?.shape else {
+            throw label.error("the weight (input 1) must be a tensor of the model file")
+        }
+        guard shape.rank == 2 else { throw label.error("weight must be 2-D, got \(shape)") }
+        k = transposed ? shape[1] : shape[0]
+        n = transposed ? shape[0] : shape[1]
+        guard OpenBLAS.fits(k, n, 1) else { throw label.error("weight \(shape) is too large for 32-bit BLAS sizes") }
+        weight = half == nil ? operands.prepared[1] : nil
+        halfWeight = half
         if request.hasInput(2) {
             if let b = operands.prepared[2] {
                 guard b.shape.elementCount == n else { throw label.error("bias has shape \(b.shape), expected [\(n)]") }
@@ -105,12 +127,19 @@ struct BLASLinear: Kernel {
         guard OpenBLAS.fits(rows, n, k) else { throw label.error("x \(x.shape) is too large for 32-bit BLAS sizes") }
         if k == 0 {
             out.update(repeating: 0, count: rows * n)
-        } else if FewRowProduct.handles(rows: rows) {
-            FewRowProduct.product(m: rows, n: n, k: k, a: x.pointer, b: weight.base, transposeB: transposed,
-                                  c: out, context: context)
-        } else {
-            OpenBLAS.product(m: rows, n: n, k: k, a: x.pointer, lda: k, b: weight.base,
-                             transposeB: transposed, c: out, ldc: n)
+        } else if let halfWeight {
+            PanelProduct.product(m: rows, n: n, k: k, a: x.pointer, b: halfWeight.base, half: true, c: out, context: context)
+        } else if let weight {
+            if FewRowProduct.handles(rows: rows) {
+                FewRowProduct.product(m: rows, n: n, k: k, a: x.pointer, b: weight.base, transposeB: transposed,
+                                      c: out, context: context)
+            } else if !transposed && PanelProduct.usedForF32 {
+                PanelProduct.product(m: rows, n: n, k: k, a: x.pointer, b: UnsafeRawPointer(weight.base), half: false,
+                                     c: out, context: context)
+            } else {
+                OpenBLAS.product(m: rows, n: n, k: k, a: x.pointer, lda: k, b: weight.base,
+                                 transposeB: transposed, c: out, ldc: n)
+            }
         }
         epilogue.apply(out, rows: rows, n: n, bias: biasPointer, pool: context.pool)
     }
