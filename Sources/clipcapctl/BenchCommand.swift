@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
             rows.append((label, try spawnWorker(backend: name, profiled: profiled)))
         }
         if json {
-            print(jsonLine(["model": model, "image": image, "tokens": tokens, "candidates": candidates, "runs": runs, "low_memory": memory.lowMemory,
+            print(jsonLine(["model": model, "image": image, "tokens": tokens, "candidates": candidates, "runs": runs, "low_memory": memory.lowMemory, "residency": memory.residency.rawValue,
                             "results": rows.map { r -> [String: Any] in var d = r.result; d["label"] = r.label; return d }]))
         } else {
             printTable(rows)
@@ -79,7 +79,7 @@ struct BenchCommand: ParsableCommand {
                     "--candidates", String(candidates)]
         if let threads { args += ["--threads", String(threads)] }
         if profiled { args.append("--profiled") }
-        if memory.lowMemory { args.append("--low-memory") }
+        args += memory.arguments
         process.arguments = args
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -120,7 +120,7 @@ struct BenchCommand: ParsableCommand {
         }
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        print("model \(model), image \(image), \(tokens) tokens, \(candidates) candidate(s), \(runs) runs\(memory.lowMemory ? ", --low-memory" : ""); medians in ms [min–max]; ratio = backend / \(rows[0].label)")
+        print("model \(model), image \(image), \(tokens) tokens, \(candidates) candidate(s), \(runs) runs, weights \(memory.residency.rawValue); medians in ms [min–max]; ratio = backend / \(rows[0].label)")
         var header = pad("phase", 16)
         for r in rows { header += " " + lpad(r.label, 30) }
         print(header)
@@ -147,7 +147,7 @@ struct BenchCommand: ParsableCommand {
 
     private func runWorker(backend: String) throws {
         var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: tokens)
-        loadOptions.lowMemory = memory.lowMemory
+        loadOptions.residency = memory.residency
         let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: tokens)

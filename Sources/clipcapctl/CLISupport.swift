@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import ClipCap
 
 /// A one-line error for the user; `clipcapctl` prints it to stderr and exits non-zero.
 struct CLIError: Error, CustomStringConvertible {
@@ -122,8 +123,23 @@ func collectImages(_ paths: [String]) throws -> [String] {
     return out
 }
 
-/// `--low-memory`, shared by caption, bench and profile (`LoadOptions.lowMemory`).
+/// `--low-memory` and `--keep-weights`, shared by caption, bench and profile
+/// (`LoadOptions.residency`; by default the encoder's and mapper's weights are released after
+/// each image and the decoder's stay).
 struct LowMemoryOption: ParsableArguments {
-    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done (peak RSS follows the largest phase; pages are re-mapped every caption).")
+    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done, the decoder's too (peak RSS follows the largest phase; pages are re-mapped every caption).")
     var lowMemory = false
+
+    @Flag(name: .customLong("keep-weights"), help: "Keep every weight mapped between images (no re-mapping: fastest for many images; peak RSS is the whole model file). By default the image encoder's and mapper's weights are released after each image.")
+    var keepWeights = false
+
+    func validate() throws {
+        if lowMemory && keepWeights { throw ValidationError("--low-memory and --keep-weights contradict each other: pass one") }
+    }
+
+    /// The residency these flags ask for.
+    var residency: WeightResidency { lowMemory ? .perPhase : keepWeights ? .all : .perImage }
+
+    /// The flags again, for a worker process.
+    var arguments: [String] { lowMemory ? ["--low-memory"] : keepWeights ? ["--keep-weights"] : [] }
 }

@@ -83,7 +83,7 @@ struct CaptionCommand: ParsableCommand {
         let batch = decode == "beam" ? beams : (decode == "sample" ? num : 1)
         var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
                                   maxBatch: max(batch, 1), maxTokens: maxTokens)
-        options.lowMemory = memory.lowMemory
+        options.residency = memory.residency
         let model = try ClipCap.loadModel(path: model, options: options)
         if verbose { reportKernels(model) }
 

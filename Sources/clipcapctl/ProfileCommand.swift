@@ -49,7 +49,7 @@ struct ProfileCommand: ParsableCommand {
 
     func run() throws {
         var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: maxTokens)
-        loadOptions.lowMemory = memory.lowMemory
+        loadOptions.residency = memory.residency
         let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: maxTokens)

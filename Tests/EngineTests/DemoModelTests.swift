@@ -20,12 +20,12 @@ final class DemoModelTests: XCTestCase {
     }
 
     /// Captions of the 8 samples: (file, engine caption, PyTorch caption).
-    func run(model: String, backend: String, lowMemory: Bool = false) throws -> [(String, String, String)] {
+    func run(model: String, backend: String, residency: WeightResidency = .perImage) throws -> [(String, String, String)] {
         ClipCap.registerStandardBackends()
         let path = Self.models + "/" + model
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) not present") }
         var options = LoadOptions(backend: backend, threads: 2, maxTokens: 32)
-        options.lowMemory = lowMemory
+        options.residency = residency
         let loaded = try ClipCap.loadModel(path: path, options: options)
         let cases = try expected()
         XCTAssertEqual(cases.count, 8)
@@ -36,8 +36,8 @@ final class DemoModelTests: XCTestCase {
     }
 
     /// The float model must write exactly PyTorch's captions.
-    func check(model: String, backend: String, lowMemory: Bool = false) throws {
-        for (file, got, want) in try run(model: model, backend: backend, lowMemory: lowMemory) {
+    func check(model: String, backend: String, residency: WeightResidency = .perImage) throws {
+        for (file, got, want) in try run(model: model, backend: backend, residency: residency) {
             XCTAssertEqual(got, want, "\(model) on \(backend): \(file)")
         }
     }
@@ -46,8 +46,8 @@ final class DemoModelTests: XCTestCase {
     /// model's two best continuations are close, it may choose the other one. At most one of
     /// the 8 samples may differ from PyTorch's float captions; its accuracy on 500 images is in
     /// docs/DEMO.md.
-    func checkInt8(lowMemory: Bool = false) throws {
-        let rows = try run(model: "demo-int8.ccm", backend: "int8", lowMemory: lowMemory)
+    func checkInt8(residency: WeightResidency = .perImage) throws {
+        let rows = try run(model: "demo-int8.ccm", backend: "int8", residency: residency)
         let differing = rows.filter { $0.1 != $0.2 }
         XCTAssertLessThanOrEqual(differing.count, 1, "int8 differs from PyTorch's float captions on \(differing)")
     }
@@ -61,10 +61,14 @@ final class DemoModelTests: XCTestCase {
         try checkInt8()
     }
 
-    /// Low-memory runs release every phase's weight pages after use and map them again for the
-    /// next image: eight images in a row must still give PyTorch's captions.
-    func testLowMemoryRunsWriteTheSameCaptions() throws {
-        try check(model: "demo.ccm", backend: "blas", lowMemory: true)
-        try checkInt8(lowMemory: true)
+    /// Every residency (the default releases the encoder's and mapper's pages after each image;
+    /// per-phase, the decoder's too; all keeps everything mapped): eight images in a row must
+    /// still give PyTorch's captions.
+    func testEveryWeightResidencyWritesTheSameCaptions() throws {
+        for residency in [WeightResidency.perPhase, .all] {
+            try check(model: "demo.ccm", backend: "blas", residency: residency)
+            try checkInt8(residency: residency)
+        }
+        try check(model: "demo.ccm", backend: "naive", residency: .perPhase)
     }
 }

@@ -26,8 +26,11 @@ public final class CaptionModel: Sendable {
     let mapper: CompiledGraph
     let tokenEmbedding: CompiledGraph
     let decoder: CompiledGraph
-    /// Low-memory runs: pages released after the encoder + mapper, and after decoding.
+    /// Pages released after their phase (`options.residency`): the image encoder's and the
+    /// mapper's (per-image and per-phase), the token embedding's and decoder's (per-phase; mapped
+    /// once, ahead of the first prefill, per-image). nil: kept mapped.
     let encoderPages: TensorPages?
+    let mapperPages: TensorPages?
     let decoderPages: TensorPages?
     private let sessions = SessionPool()
 
@@ -53,7 +56,7 @@ public final class CaptionModel: Sendable {
 
         var openOptions = OpenOptions()
         openOptions.verifyTensorChecksumsOnFirstUse = options.verifyChecksums
-        openOptions.prefault = options.prefault && !options.lowMemory
+        openOptions.prefault = options.prefault && options.residency == .all
         let file = try ModelFile.open(path: path, options: openOptions)
         self.file = file
         let config = try PipelineConfig(metadata: file.metadata, file: path)
@@ -84,14 +87,18 @@ public final class CaptionModel: Sendable {
         decoder = try compile("decoder", SymbolBindings(B: options.maxBatch, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
         try PipelineCheck.validate(file: path, config: config, tokenizer: tokenizer, imageEncoder: imageEncoder,
                                    mapper: mapper, tokenEmbedding: tokenEmbedding, decoder: decoder)
-        if options.lowMemory {
-            let front = imageEncoder.weightNames.union(mapper.weightNames)
-            let back = tokenEmbedding.weightNames.union(decoder.weightNames)
-            encoderPages = file.pages(ofTensors: front, keeping: back)
-            decoderPages = file.pages(ofTensors: back, keeping: front)
-        } else {
+        if options.residency == .all {
             encoderPages = nil
+            mapperPages = nil
             decoderPages = nil
+        } else {
+            // A page shared by two phases' tensors belongs to neither set (`keeping`), so
+            // releasing one phase never unmaps what another is about to read.
+            let encoder = imageEncoder.weightNames, mapping = mapper.weightNames
+            let back = tokenEmbedding.weightNames.union(decoder.weightNames)
+            encoderPages = file.pages(ofTensors: encoder, keeping: mapping.union(back))
+            mapperPages = file.pages(ofTensors: mapping, keeping: encoder.union(back))
+            decoderPages = file.pages(ofTensors: back, keeping: encoder.union(mapping))
         }
     }
 

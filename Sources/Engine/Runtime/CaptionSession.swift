@@ -16,6 +16,9 @@ final class CaptionSession {
     private let stateRowBytes: [Int]
     private let reorderBuffer: UnsafeMutableRawPointer
     private var tokenBuffer: [Int32]
+    /// Whether this session has mapped the decoder's released pages (per-image residency maps
+    /// them once; per-phase, every caption).
+    private var decoderMapped = false
 
     init(model: CaptionModel) throws {
         self.model = model
@@ -72,6 +75,7 @@ final class CaptionSession {
         phase = profiler?.beginPhase("image_encoder")
         if let pages = model.encoderPages { populate(pages) }
         try imageEncoder.run(symbols: single, context: context, profiler: profiler)
+        if let pages = model.encoderPages { model.file.release(pages) }
         let embedding = imageEncoder.output(0)
         let t2 = now()
         if let phase { profiler?.endPhase("image_encoder", start: phase) }
@@ -80,7 +84,9 @@ final class CaptionSession {
         phase = profiler?.beginPhase("mapper")
         let mapperInput = try mapper.inputBuffer(0, shape: embedding.shape)
         mapperInput.copyMemory(from: embedding.data, byteCount: embedding.byteCount)
+        if let pages = model.mapperPages { populate(pages) }
         try mapper.run(symbols: single, context: context, profiler: profiler)
+        if let pages = model.mapperPages { model.file.release(pages) }
         let prefix = mapper.output(0)
         let t3 = now()
         if let phase { profiler?.endPhase("mapper", start: phase) }
@@ -88,9 +94,11 @@ final class CaptionSession {
         guard prefix.shape.rank == 3, prefix.shape[1] == c.prefixLength, prefix.shape[2] == c.hiddenSize else {
             throw ExecutorError.shapeMismatch(graph: "mapper", node: "(output)", detail: "prefix_embeddings is \(prefix.shape), expected [1, \(c.prefixLength), \(c.hiddenSize)]")
         }
-        // Low-memory runs: the encoder's and mapper's weights are done with for this image.
-        if let pages = model.encoderPages { model.file.release(pages) }
-        if let pages = model.decoderPages { populate(pages) }
+        // Per-phase residency maps the decoder's weights every caption; per-image, once.
+        if let pages = model.decoderPages, model.options.residency == .perPhase || !decoderMapped {
+            populate(pages)
+            decoderMapped = true
+        }
         var intermediates: Intermediates? = nil
         if capture {
             intermediates = Intermediates(
@@ -129,7 +137,10 @@ final class CaptionSession {
         case .beam(let width):
             captions = try Decoders.beam(stepper: &stepper, width: width, options: options, config: c, tokenizer: model.tokenizer)
         }
-        if let pages = model.decoderPages { model.file.release(pages) }
+        if let pages = model.decoderPages, model.options.residency == .perPhase {
+            model.file.release(pages)
+            decoderMapped = false
+        }
         let t5 = now()
         timings.decode = ms(t4, t5)
         timings.decodeSteps = stepper.steps

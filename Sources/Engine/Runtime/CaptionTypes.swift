@@ -15,12 +15,15 @@ public struct LoadOptions: Sendable {
     /// Map all of the model's pages at load (`MAP_POPULATE`) rather than faulting them in one
     /// by one during the first caption: every weight is read by the first caption anyway.
     public var prefault: Bool = true
-    /// Release each phase's weights once it is done (the image encoder's and mapper's after
-    /// the mapper, the decoder's after decoding): the pages stay in the OS page cache and are
-    /// mapped again on the next caption, so peak RSS follows the largest phase instead of the
-    /// whole file, for the price of re-mapping the pages every caption (docs/PERFORMANCE.md).
-    /// Implies no prefault.
-    public var lowMemory: Bool = false
+    /// Which weights stay mapped between uses (docs/ENGINE.md). The default releases the
+    /// image encoder's and mapper's weights after each image and keeps the decoder's.
+    public var residency: WeightResidency = .perImage
+    /// `residency == .perPhase`: release each phase's weights once it is done, the decoder's
+    /// too (setting `false` goes back to the default, `.perImage`).
+    public var lowMemory: Bool {
+        get { residency == .perPhase }
+        set { residency = newValue ? .perPhase : .perImage }
+    }
 
     public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8, maxTokens: Int = 100) {
         self.backend = backend
@@ -29,6 +32,22 @@ public struct LoadOptions: Sendable {
         self.maxBatch = max(1, maxBatch)
         self.maxTokens = max(1, maxTokens)
     }
+}
+
+/// Which of the model's weights stay mapped — and so count in the process's RSS — between the
+/// phases that use them. Released pages stay in the OS page cache (nothing is read from disk
+/// again); they are mapped again ahead of their next use, in parallel (`MADV_POPULATE_READ`).
+public enum WeightResidency: String, Sendable, CaseIterable {
+    /// Every weight stays mapped: nothing is re-mapped (fastest for many images); peak RSS is
+    /// the whole file. The file is mapped with `MAP_POPULATE` when `prefault` is set.
+    case all
+    /// The weights used once per image (image encoder, mapper) are released after their phase;
+    /// the decoder's, read for every token, stay. Peak RSS is the decoder's weights plus the
+    /// larger of the encoder's and the mapper's, for re-mapping those two every image.
+    case perImage = "per-image"
+    /// Every phase's weights are released after it, the decoder's after decoding too: peak RSS
+    /// follows the largest phase, for re-mapping every weight every caption (`--low-memory`).
+    case perPhase = "per-phase"
 }
 
 /// How captions are chosen from the decoder's next-token distributions.
