@@ -3,8 +3,11 @@ import CCMFormat
 import Engine
 import NaiveBackend
 
-/// The fast fp32 backend: `linear` and `matmul` on OpenBLAS (`sgemm`, `sgemv` for single
-/// rows), fused multi-head attention and vectorised Swift (AVX2/FMA) for every other operator.
+/// The fast fp32 backend: `linear` on AVX-512 kernels where the CPU has them (1-16 rows: few-row
+/// kernels that read each weight once for all rows; more rows with `io` weights: the panel
+/// kernel, which also reads `f16` weights in place) and on OpenBLAS otherwise (`sgemm`, `sgemv`
+/// for single rows); `matmul` on OpenBLAS; fused multi-head attention and vectorised Swift
+/// (AVX2/FMA) for every other operator.
 /// `linear_i8` is left to the int8 backend (the executor falls back to `naive` for it here).
 public final class BLASBackend: Backend {
     public let name = "blas"
@@ -22,7 +25,8 @@ public final class BLASBackend: Backend {
 
     public var summary: String {
         let switched = CoreSelection.outcome
-        let fewRows = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
+        var fewRows = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
+        if PanelProduct.available { fewRows += " + AVX-512 panel kernel for many-row io products (f32/f16)" }
         return "OpenBLAS sgemm/sgemv + SIMD Swift kernels\(fewRows) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
     }
 
@@ -39,7 +43,7 @@ public final class BLASBackend: Backend {
         var list: [OpCapability] = [
             OpCapability(op: "gather", weightTypes: floatWeights, note: "f32 rows copied from the file; f16/bf16 widened per row"),
             OpCapability(op: "linear", weightTypes: floatWeights,
-                         note: "sgemm; sgemv for single rows; 2-16 rows on AVX-512 few-row kernels where present; io (NN) and oi (NT); f16/bf16 widened once; bias+activation epilogue"),
+                         note: "AVX-512 where present: 1-16 rows on few-row kernels, more rows with io weights on the panel kernel (f16 io weights read in place); else sgemm, sgemv for single rows; io (NN) and oi (NT); other f16/bf16 widened once; bias+activation epilogue"),
             OpCapability(op: "matmul", weightTypes: floatWeights, note: "sgemm per batch entry; sgemv for single rows"),
             OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else SIMD8), over the pool"),
             OpCapability(op: "attention_cached", note: "fused, KV cache rows [n_past, n_past+T)"),

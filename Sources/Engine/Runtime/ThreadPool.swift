@@ -1,11 +1,13 @@
 import Foundation
+import Synchronization
 
 /// A persistent pool of worker threads for data-parallel kernels.
 ///
 /// `parallelFor` splits `0..<count` across the workers and the calling thread and returns
-/// when all are done. Workers sleep on a condition variable when idle (no spinning), so an idle
-/// pool costs nothing. A pool of size 1 runs everything on the caller. One pool serves one
-/// caller at a time (each session owns its pool).
+/// when all are done. Between the kernels of one step, threads watch for the next job for about
+/// 100 µs (yielding the core) before they sleep on a condition variable, so an idle pool costs
+/// nothing. A pool of size 1 runs everything on the caller. One pool serves one caller at a
+/// time (each session owns its pool).
 public final class ThreadPool: @unchecked Sendable {
     /// Total threads including the caller.
     public let threads: Int
@@ -39,73 +41,119 @@ public final class ThreadPool: @unchecked Sendable {
     }
 }
 
-/// The shared part of a pool: the current job and the condition workers wait on.
+/// The shared part of a pool: the current job, and how threads meet.
+///
+/// A decode step runs a few hundred short parallel kernels; waking a sleeping thread through
+/// the kernel costs tens of microseconds each time, which summed to milliseconds per step. So a
+/// worker that finishes a job first watches for the next one for a short while (`spinLimit`
+/// rounds of `sched_yield`, which also gives the core to any other runnable thread) and only
+/// then sleeps on the condition; the caller likewise watches for the workers to finish before
+/// it sleeps. An idle pool still ends up asleep and costs nothing.
 private final class PoolState: @unchecked Sendable {
     private let condition = NSCondition()
     private let workerCount: Int
-    private var generation = 0
-    private var pendingWorkers = 0
+    /// Bumped once per job, after the job's fields are written (release); workers read the
+    /// fields after they see the new value (acquire).
+    private let generation = Atomic<Int>(0)
+    /// Workers that have not yet finished the current job.
+    private let pending = Atomic<Int>(0)
+    /// The next index of the current job to hand out.
+    private let nextIndex = Atomic<Int>(0)
+    private let shuttingDown = Atomic<Bool>(false)
     private var job: ((Int) -> Void)?
     private var jobCount = 0
-    private var nextIndex = 0
-    private var shuttingDown = false
+    /// Threads asleep on the condition (guarded by it): a job or completion only signals when
+    /// someone sleeps.
+    private var sleepingWorkers = 0
+    private var callerSleeping = false
+    /// Rounds of `sched_yield` (~0.1-1 µs each) a thread watches before it sleeps: ~100 µs,
+    /// longer than the gaps between a step's kernels, far shorter than the gaps between steps
+    /// of an idle session. `CLIPCAP_POOL_SPIN=0` sleeps at once (to compare).
+    private let spinLimit = ProcessInfo.processInfo.environment["CLIPCAP_POOL_SPIN"].flatMap(Int.init).map { max(0, $0) } ?? 256
 
     init(workers: Int) { workerCount = workers }
 
     func run(count: Int, body: @escaping (Int) -> Void) {
-        condition.lock()
         job = body
         jobCount = count
-        nextIndex = 0
-        pendingWorkers = workerCount
-        generation += 1
-        condition.broadcast()
-        condition.unlock()
-
-        drain(body)
-
+        nextIndex.store(0, ordering: .relaxed)
+        pending.store(workerCount, ordering: .relaxed)
+        generation.wrappingAdd(1, ordering: .releasing)
         condition.lock()
-        while pendingWorkers > 0 { condition.wait() }
-        job = nil
+        if sleepingWorkers > 0 { condition.broadcast() }
         condition.unlock()
+
+        drain(body, count: count)
+
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 {
+            if spins < spinLimit {
+                spins += 1
+                sched_yield()
+                continue
+            }
+            condition.lock()
+            callerSleeping = true
+            while pending.load(ordering: .acquiring) > 0 { condition.wait() }
+            callerSleeping = false
+            condition.unlock()
+        }
+        job = nil
     }
 
     func shutDown() {
+        shuttingDown.store(true, ordering: .releasing)
         condition.lock()
-        shuttingDown = true
         condition.broadcast()
         condition.unlock()
     }
 
     /// Claims indices one at a time until none are left.
-    private func drain(_ body: (Int) -> Void) {
+    private func drain(_ body: (Int) -> Void, count: Int) {
         while true {
-            condition.lock()
-            let i = nextIndex
-            nextIndex += 1
-            condition.unlock()
-            if i >= jobCount { return }
+            let i = nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= count { return }
             body(i)
+        }
+    }
+
+    /// Waits until the generation moves past `seen` (or the pool shuts down); returns it.
+    private func awaitJob(after seen: Int) -> Int? {
+        var spins = 0
+        while true {
+            if shuttingDown.load(ordering: .acquiring) { return nil }
+            let g = generation.load(ordering: .acquiring)
+            if g != seen { return g }
+            if spins < spinLimit {
+                spins += 1
+                sched_yield()
+                continue
+            }
+            condition.lock()
+            sleepingWorkers += 1
+            while generation.load(ordering: .acquiring) == seen && !shuttingDown.load(ordering: .acquiring) {
+                condition.wait()
+            }
+            sleepingWorkers -= 1
+            condition.unlock()
         }
     }
 
     func workerLoop() {
         var seen = 0
-        while true {
-            condition.lock()
-            while generation == seen && !shuttingDown { condition.wait() }
-            if shuttingDown { condition.unlock(); return }
-            seen = generation
+        while let g = awaitJob(after: seen) {
+            seen = g
             var body = job
-            condition.unlock()
-            if let work = body { drain(work) }
+            let count = jobCount
+            if let work = body { drain(work, count: count) }
             // Drop our reference before reporting done: the caller's closure must not outlive
             // `parallelFor` (it is non-escaping, and the runtime checks).
             body = nil
-            condition.lock()
-            pendingWorkers -= 1
-            if pendingWorkers == 0 { condition.broadcast() }
-            condition.unlock()
+            if pending.wrappingSubtract(1, ordering: .releasing).newValue == 0 {
+                condition.lock()
+                if callerSleeping { condition.broadcast() }
+                condition.unlock()
+            }
         }
     }
 }
