@@ -74,6 +74,12 @@ public final class BLASBackend: Backend {
         }
     }
 
+    /// Pool threads watch for work only where OpenBLAS is out of the hot path (the few-row and
+    /// panel kernels serve every row count there); elsewhere `sgemv`/`sgemm` run on OpenBLAS's
+    /// threads, which watching pool threads would fight for the cores (measured: greedy decode
+    /// 14 -> 22-25 ms/token when both ran).
+    public var poolWatchesForWork: Bool { FewRowProduct.rowRange?.lowerBound == 1 && PanelProduct.usedForF32 }
+
     /// Sets OpenBLAS's thread count (`openblas_set_num_threads`).
     public func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, min(count, 1024))))

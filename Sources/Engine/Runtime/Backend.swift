@@ -82,11 +82,17 @@ public protocol Backend: AnyObject, Sendable {
     func makeKernel(for request: KernelRequest) throws -> (any Kernel)?
     /// Applies a thread count to libraries the backend drives (e.g. OpenBLAS). Default: nothing.
     func setThreads(_ count: Int)
+    /// Whether the session's pool threads should watch for the next job between kernels
+    /// (`ThreadPool`, `watchForWork`). A backend whose hot kernels run on a library's own
+    /// threads (OpenBLAS) says `false`: watching threads would take turns with those on the
+    /// cores. Default: `true`.
+    var poolWatchesForWork: Bool { get }
 }
 
 extension Backend {
     public var availability: (available: Bool, reason: String) { (true, "") }
     public func setThreads(_ count: Int) {}
+    public var poolWatchesForWork: Bool { true }
 }
 
 /// Errors a kernel or backend reports.

@@ -22,7 +22,8 @@ final class CaptionSession {
 
     init(model: CaptionModel) throws {
         self.model = model
-        context = ExecutionContext(pool: ThreadPool(threads: model.options.threads))
+        context = ExecutionContext(pool: ThreadPool(threads: model.options.threads,
+                                                    watchForWork: model.backend.poolWatchesForWork))
         imageEncoder = try GraphRunner(graph: model.imageEncoder)
         mapper = try GraphRunner(graph: model.mapper)
         tokenEmbedding = try GraphRunner(graph: model.tokenEmbedding)

@@ -13,9 +13,12 @@ public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
     private let state: PoolState
 
-    public init(threads: Int) {
+    /// - Parameter watchForWork: whether threads watch for the next job before they sleep (see
+    ///   `PoolState`); `false` sleeps at once, for callers whose other work runs on another
+    ///   library's threads.
+    public init(threads: Int, watchForWork: Bool = true) {
         self.threads = max(1, threads)
-        state = PoolState(workers: self.threads - 1)
+        state = PoolState(workers: self.threads - 1, watchForWork: watchForWork)
         for _ in 1..<self.threads {
             // Workers hold the state, not the pool, so the pool can go away while they wake up.
             let state = self.state
@@ -69,9 +72,13 @@ private final class PoolState: @unchecked Sendable {
     /// Rounds of `sched_yield` (~0.1-1 µs each) a thread watches before it sleeps: ~100 µs,
     /// longer than the gaps between a step's kernels, far shorter than the gaps between steps
     /// of an idle session. `CLIPCAP_POOL_SPIN=0` sleeps at once (to compare).
-    private let spinLimit = ProcessInfo.processInfo.environment["CLIPCAP_POOL_SPIN"].flatMap(Int.init).map { max(0, $0) } ?? 256
+    private let spinLimit: Int
 
-    init(workers: Int) { workerCount = workers }
+    init(workers: Int, watchForWork: Bool) {
+        workerCount = workers
+        let configured = ProcessInfo.processInfo.environment["CLIPCAP_POOL_SPIN"].flatMap(Int.init).map { max(0, $0) } ?? 256
+        spinLimit = watchForWork ? configured : 0
+    }
 
     func run(count: Int, body: @escaping (Int) -> Void) {
         job = body
