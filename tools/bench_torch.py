@@ -246,9 +246,12 @@ def run_json(cmd):
 
 
 def backend_and_flags(label):
-    """'blas' -> ('blas', []); 'blas-lowmem' -> ('blas', ['--low-memory']) (a column of its own)."""
+    """'blas' -> ('blas', []); 'blas-lowmem' -> ('blas', ['--low-memory']); 'blas-keep' ->
+    ('blas', ['--keep-weights']) (each a column of its own)."""
     if label.endswith("-lowmem"):
         return label[: -len("-lowmem")], ["--low-memory"]
+    if label.endswith("-keep"):
+        return label[: -len("-keep")], ["--keep-weights"]
     return label, []
 
 
@@ -352,7 +355,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--candidates", type=int, default=5)
     parser.add_argument("--backends", default="blas",
-                        help="our backends, comma-separated (e.g. blas,int8); NAME-lowmem runs NAME with --low-memory")
+                        help="our backends, comma-separated (e.g. blas,int8); NAME-lowmem runs NAME with --low-memory, NAME-keep with --keep-weights")
     parser.add_argument("--int8-ccm", help="a quantized .ccm for the int8 backend (default: --ccm)")
     parser.add_argument("--fresh-runs", type=int, default=3)
     parser.add_argument("--clipcapctl", default=os.path.join(ROOT, ".build-perfbench", "release", "clipcapctl"))
