@@ -12,8 +12,9 @@ public struct LoadOptions: Sendable {
     public var maxBatch: Int = 8
     /// Largest number of tokens a caption may have; sizes the KV cache.
     public var maxTokens: Int = 100
-    /// Map all of the model's pages at load (`MAP_POPULATE`) rather than faulting them in one
-    /// by one during the first caption: every weight is read by the first caption anyway.
+    /// With `residency == .all`: map all of the model's pages at load (`MAP_POPULATE`) rather
+    /// than faulting them in one by one during the first caption (every weight is read by the
+    /// first caption anyway). The other residencies map each phase's pages ahead of it instead.
     public var prefault: Bool = true
     /// Which weights stay mapped between uses (docs/ENGINE.md). The default releases the
     /// image encoder's and mapper's weights after each image and keeps the decoder's.
