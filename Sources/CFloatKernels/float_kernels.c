@@ -26,8 +26,10 @@ int cf32_uses_avx512(void) {
 /// weight rows left to right at once (sequential streams the hardware prefetcher follows),
 /// and the running sums live in y (L1/L2) between blocks.
 #define IO_K_BLOCK 32
-/// Floats ahead (four panels) of each weight row prefetched into L1, measured best of 0, 128, 256.
-#define CF32_IO_PREFETCH 256
+/// Floats ahead (two panels) of each weight row prefetched into L1. 256 was best of 0, 128, 256
+/// when single rows still went to sgemv; with 5 rows 128 was faster in 5 of 5 paired runs of the
+/// 48 GPT-2 matrices (by 2-12%; equal at one row).
+#define CF32_IO_PREFETCH 128
 /// Rows of x per pass (accumulators: rows x 4 vectors <= 24 of the 32 registers).
 #define IO_ROWS 6
 
