@@ -100,6 +100,25 @@ final class BLASMatchesNaiveTests: XCTestCase {
         }
     }
 
+    /// An f16 weight at an odd address (a model file may place a tensor anywhere): not read in
+    /// place but widened once, with the same result.
+    func testLinearMisalignedHalfWeightIsWidened() throws {
+        var rng = SeededRandom(seed: 15)
+        let (m, k, n) = (20, 37, 45)
+        let aligned = Harness.weight(rng.floats(k * n, in: -1...1), [k, n], dtype: .f16)
+        let buffer = TestBuffer(byteCount: k * n * 2 + 1)
+        buffer.raw.advanced(by: 1).copyMemory(from: aligned.bytes.baseAddress!, byteCount: k * n * 2)
+        let odd = WeightTensor(name: "w", dtype: .f16, shape: Shape([k, n]),
+                               bytes: UnsafeRawBufferPointer(start: buffer.raw.advanced(by: 1), count: k * n * 2), owner: buffer)
+        let x = rng.floats(m * k, in: -2...2)
+        let (fast, reference) = try both("linear", [.activation(x, [m, k]), .weight(odd)],
+                                         attrs: ["w_layout": .string("io")], outputShape: [m, n])
+        assertClose(fast, reference, tolerance: 1e-5 * Float(k).squareRoot(), "misaligned f16")
+        let (inPlace, _) = try both("linear", [.activation(x, [m, k]), .weight(aligned)],
+                                    attrs: ["w_layout": .string("io")], outputShape: [m, n])
+        assertClose(fast, inPlace, tolerance: 1e-5 * Float(k).squareRoot(), "misaligned vs aligned f16")
+    }
+
     func testMatmulBatchedAndTransposed() throws {
         var rng = SeededRandom(seed: 11)
         for (batch, m, k, n) in [(1, 1, 7, 9), (3, 5, 16, 11), (2, 12, 33, 1), (4, 1, 64, 50)] {
