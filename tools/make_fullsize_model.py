@@ -15,7 +15,9 @@ Writes into OUT/full/:
                        gpt2.* (GPT2LMHeadModel from the seed's config: 12 layers, 768, vocab 21128)
   gpt2/                the seed's config.json and vocab.txt (the GPT2_DIR of `clipcapctl convert`)
   model_stats.json     seeds, weight scales, file sizes, and how peaked the logits are
-and, unless --no-convert, OUT/full.ccm via `clipcapctl convert` (f32, uncompressed).
+and, unless --no-convert, OUT/full.ccm via `clipcapctl convert` with its defaults (uncompressed;
+`--dtype auto`: CLIP's matrices f16 as in the archive, the rest f32, 677 MiB; the first two
+sessions' f32 file is `convert ... --dtype f32`, 845 MiB).
 
 Weight scaling (PyTorch's default init gives GPT-2 logits with std ~0.55 over 21128 tokens, i.e.
 a near-uniform distribution where top-p 0.8 keeps most of the vocabulary):
