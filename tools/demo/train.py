@@ -63,17 +63,31 @@ def _render_chunk(job):
     return start, np.stack(crops), caps
 
 
+def load_lines(path: str, n: int):
+    """The ``n`` lines of a cached caption list, or None when it is missing or of another size."""
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    return lines if len(lines) == n else None
+
+
+def save_lines(path: str, lines) -> None:
+    """Writes a caption list atomically (temporary file, then rename)."""
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+    os.replace(path + ".tmp", path)
+
+
 def build_cache(cache_dir: str, seed: int, n: int, workers: int):
     """(memmap uint8 [n, 224, 224, 3], captions) for world set ``seed``; rendered once, then reused."""
     os.makedirs(cache_dir, exist_ok=True)
     stem = os.path.join(cache_dir, f"world-s{seed}-n{n}")
     data_path, caps_path = stem + ".u8", stem + ".tsv"
-    if os.path.exists(caps_path):
-        with open(caps_path, encoding="utf-8") as f:
-            caps = [line.rstrip("\n") for line in f]
-        if len(caps) == n:
-            print(f"cache: reusing {data_path}", flush=True)
-            return np.memmap(data_path, dtype=np.uint8, mode="r", shape=(n, CROP, CROP, 3)), caps
+    caps = load_lines(caps_path, n)
+    if caps is not None:
+        print(f"cache: reusing {data_path}", flush=True)
+        return np.memmap(data_path, dtype=np.uint8, mode="r", shape=(n, CROP, CROP, 3)), caps
     t0 = time.time()
     tmp = data_path + ".tmp"
     data = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(n, CROP, CROP, 3))
@@ -91,9 +105,7 @@ def build_cache(cache_dir: str, seed: int, n: int, workers: int):
     data.flush()
     del data
     os.replace(tmp, data_path)
-    with open(caps_path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("".join(c + "\n" for c in caps))
-    os.replace(caps_path + ".tmp", caps_path)
+    save_lines(caps_path, caps)
     print(f"cache: rendered {n} images in {time.time() - t0:.0f}s", flush=True)
     return np.memmap(data_path, dtype=np.uint8, mode="r", shape=(n, CROP, CROP, 3)), caps
 
@@ -128,19 +140,15 @@ def build_mirrored_captions(cache_dir: str, seed: int, n: int, workers: int) -> 
     """Captions of world set ``seed`` flipped left-right ("" where the mirrored order would be
     ambiguous), from the scene geometry; cached next to the image memmap."""
     path = os.path.join(cache_dir, f"mirror-s{seed}-n{n}.tsv")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            caps = [line.rstrip("\n") for line in f]
-        if len(caps) == n:
-            return caps
+    cached = load_lines(path, n)
+    if cached is not None:
+        return cached
     jobs = [(seed, s, min(s + 1024, n)) for s in range(0, n, 1024)]
     caps = [""] * n
     with mp.get_context("fork").Pool(workers) as pool:
         for start, cc in pool.imap_unordered(_mirror_chunk, jobs):
             caps[start:start + len(cc)] = cc
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("".join(c + "\n" for c in caps))
-    os.replace(path + ".tmp", path)
+    save_lines(path, caps)
     return caps
 
 

@@ -312,7 +312,7 @@ def mirrored_caption(seed: int, index: int):
     mirrored = [replace(s, cx=scene.width - s.cx) for s in scene.shapes]
     if not _order_unambiguous(mirrored, min(scene.width, scene.height)):
         return None
-    return "和".join(f"{COUNT_WORDS[n]}{c}的{s}" for n, c, s in caption_groups(mirrored))
+    return caption_of(replace(scene, shapes=mirrored))
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
