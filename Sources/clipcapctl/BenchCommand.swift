@@ -30,7 +30,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Candidates per image decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
-    @OptionGroup var memory: LowMemoryOption
+    @OptionGroup var memory: WeightResidencyOption
 
     @Flag(name: .long, help: "Also run the first backend with the profiler on, to show its overhead.")
     var profilerOverhead = false

@@ -126,7 +126,7 @@ func collectImages(_ paths: [String]) throws -> [String] {
 /// `--low-memory` and `--keep-weights`, shared by caption, bench and profile
 /// (`LoadOptions.residency`; by default the encoder's and mapper's weights are released after
 /// each image and the decoder's stay).
-struct LowMemoryOption: ParsableArguments {
+struct WeightResidencyOption: ParsableArguments {
     @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done, the decoder's too (peak RSS follows the largest phase; pages are re-mapped every caption).")
     var lowMemory = false
 

@@ -54,7 +54,7 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .long, help: "Write pixel_values.npy, image_embedding.npy, prefix_embeddings.npy and (greedy) logits.npy for the first image into this folder.")
     var dump: String?
 
-    @OptionGroup var memory: LowMemoryOption
+    @OptionGroup var memory: WeightResidencyOption
 
     @Flag(name: .long, help: "Verify every tensor checksum on first use.")
     var verifyChecksums = false

@@ -30,7 +30,7 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .long, help: "Candidates decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
-    @OptionGroup var memory: LowMemoryOption
+    @OptionGroup var memory: WeightResidencyOption
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false

@@ -25,9 +25,9 @@ public final class BLASBackend: Backend {
 
     public var summary: String {
         let switched = CoreSelection.outcome
-        var fewRows = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
-        if PanelProduct.available { fewRows += " + AVX-512 panel kernel for many-row io products (f32/f16)" }
-        return "OpenBLAS sgemm/sgemv + SIMD Swift kernels\(fewRows) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
+        var kernels = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
+        if PanelProduct.available { kernels += " + AVX-512 panel kernel for many-row io products (f32/f16)" }
+        return "OpenBLAS sgemm/sgemv + SIMD Swift kernels\(kernels) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
     }
 
     /// Available when the linked library is OpenBLAS (its config string names it); the reason

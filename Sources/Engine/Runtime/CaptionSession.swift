@@ -140,7 +140,6 @@ final class CaptionSession {
         }
         if let pages = model.decoderPages, model.options.residency == .perPhase {
             model.file.release(pages)
-            decoderMapped = false
         }
         let t5 = now()
         timings.decode = ms(t4, t5)

@@ -25,6 +25,8 @@ public struct ConvertOptions: Sendable {
     /// keeps each matrix's source precision (`f16` where the checkpoint stores `f16`, as OpenAI's
     /// CLIP does, so nothing is rounded and nothing is widened; `f32` otherwise).
     public var dtype: DType?
+    /// `dtype` as the summary and the metadata write it: `f32`, `f16` or `auto`.
+    public var dtypeName: String { dtype?.description ?? "auto" }
     /// Tensor encoding in the output file: `.raw` or `.shuffledZstd`.
     public var encoding: TensorEncoding
     /// The `.ccm` file to write (atomically).

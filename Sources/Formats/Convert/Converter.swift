@@ -44,7 +44,7 @@ public enum Converter {
             output: options.outputPath, architecture: metadata["clipcap.architecture"]?.stringValue ?? "",
             mapping: plan.mapper.mapping.rawValue, prefixLength: plan.mapper.prefixLength,
             imageSize: plan.vision.imageSize, vocabSize: plan.gpt2.vocab, tokenizer: plan.tokenizer.kind,
-            dtype: options.dtype?.description ?? "auto", tiedLMHead: plan.gpt2.tiedHead,
+            dtype: options.dtypeName, tiedLMHead: plan.gpt2.tiedHead,
             tensors: plan.tensors.count, parameters: plan.tensors.reduce(0) { $0 + $1.count },
             bytes: size, seconds: Date().timeIntervalSince(start), skipped: plan.skipped,
             graphs: Dictionary(uniqueKeysWithValues: plan.graphs.map { ($0.name, $0.nodes.count) }))

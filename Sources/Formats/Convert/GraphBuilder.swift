@@ -58,9 +58,14 @@ struct TensorPlanner {
     @discardableResult
     mutating func add(_ name: String, _ source: InputTensor, shape: [Int], transform: WeightTransform = .identity,
                       matrix: Bool = false) -> String {
-        tensors.append(PlannedTensor(name: name, dtype: matrix ? matrixType ?? (source.dtype == .f16 ? .f16 : .f32) : .f32, shape: shape,
+        tensors.append(PlannedTensor(name: name, dtype: matrix ? storedMatrixType(source) : .f32, shape: shape,
                                      source: source, transform: transform))
         return name
+    }
+
+    /// The requested matrix type, or without one the source's precision (f16 stays f16).
+    private func storedMatrixType(_ source: InputTensor) -> DType {
+        matrixType ?? (source.dtype == .f16 ? .f16 : .f32)
     }
 
     /// An `nn.Linear` weight [out, in] stored transposed as [in, out] for `w_layout` "io".

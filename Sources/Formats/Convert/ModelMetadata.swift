@@ -56,7 +56,7 @@ enum ModelMetadata {
             meta["source.\(source.role).sha256"] = .string(source.sha256)
         }
         meta["converter.version"] = .string(converterVersion)
-        meta["converter.dtype"] = .string(options.dtype?.description ?? "auto")
+        meta["converter.dtype"] = .string(options.dtypeName)
         meta["quantization.scheme"] = .string(quantization)
         return meta
     }
