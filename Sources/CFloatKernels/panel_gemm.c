@@ -27,13 +27,17 @@
 /// Rows per block of x: the rows whose tiles share one packed panel (x's block stays in L2).
 #define ROW_BLOCK 120
 
-/// Widens weight rows [k0, k1) of the panel at column j (w columns j..j+cols) into
-/// pack[(kk - k0) * 32 + c]; columns past `cols` are zero. Prefetches the same rows of the
+/// Lane masks of a panel's two 16-column halves when it has `cols` (1-32) columns.
+static inline void panel_masks(int64_t cols, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    *m1 = cols >= 32 ? (__mmask16)0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+}
+
+/// Widens weight rows [k0, k1) of the panel at column j (the columns the masks m0/m1 select)
+/// into pack[(kk - k0) * 32 + c]; masked-off columns are zero. Prefetches the same rows of the
 /// panel `PREFETCH_PANELS` ahead (when `pf_cols` > 0).
 AVX512 static void pack_panel(const void *w, int f16, int64_t ldw, int64_t k0, int64_t k1, int64_t j,
-                              int64_t cols, int64_t pf_cols, float *pack) {
-    const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
-    const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+                              __mmask16 m0, __mmask16 m1, int64_t pf_cols, float *pack) {
     const int64_t pf = j + PREFETCH_PANELS * PANEL;
     if (f16) {
         const uint16_t *h = (const uint16_t *)w;
@@ -112,12 +116,11 @@ AVX512 static void panel_gemm(const float *x, int64_t m, int64_t k, const void *
         for (int64_t j = n0; j < n1; j += PANEL) {
             const int64_t cols = n1 - j < PANEL ? n1 - j : PANEL;
             const int64_t ahead = n1 - (j + PREFETCH_PANELS * PANEL);
-            const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
-            const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF
-                                 : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+            __mmask16 m0, m1;
+            panel_masks(cols, &m0, &m1);
             for (int64_t k0 = 0; k0 < k; k0 += K_BLOCK) {
                 const int64_t kb = k - k0 < K_BLOCK ? k - k0 : K_BLOCK;
-                pack_panel(w, f16, ldw, k0, k0 + kb, j, cols, ahead, pack);
+                pack_panel(w, f16, ldw, k0, k0 + kb, j, m0, m1, ahead, pack);
                 for (int64_t t = 0; t < rows; t += TILE_ROWS) {
                     const int mr = (int)(rows - t < TILE_ROWS ? rows - t : TILE_ROWS);
                     tile_any(mr, x + (r0 + t) * k + k0, k, pack, kb, y + (r0 + t) * ldy + j, ldy, m0, m1, k0 == 0);
