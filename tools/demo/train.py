@@ -24,6 +24,7 @@ import math
 import multiprocessing as mp
 import os
 import random
+import re
 import sys
 import time
 
@@ -353,6 +354,32 @@ def check_saved(out: str, model: dm.DemoCaptioner, crops: np.ndarray, tok) -> No
         raise SystemExit("saved model files do not reproduce the trained model")
 
 
+
+def load_growing(module: torch.nn.Module, state: dict, layer_pattern: str, output_projections: tuple) -> list:
+    """Loads `state` into `module`, which may have more residual layers than the saved model.
+
+    The extra layers (keys matching `layer_pattern` that `state` lacks) start as the identity:
+    their output projections (`output_projections`, weight and bias) are zero, so the residual
+    stream passes through them unchanged and the grown model computes exactly what the saved one
+    did. Training then gives them work. Any other missing or unexpected key is an error.
+    Returns the names of the new layers."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected:
+        raise SystemExit(f"init: the saved model has tensors this configuration lacks: {unexpected[:5]}")
+    new_layers = set()
+    for key in missing:
+        m = re.match(layer_pattern, key)
+        if not m:
+            raise SystemExit(f"init: the saved model lacks {key}, which is not part of a new layer")
+        new_layers.add(m.group(0))
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for layer in new_layers:
+            for proj in output_projections:
+                params[layer + proj + ".weight"].zero_()
+                params[layer + proj + ".bias"].zero_()
+    return sorted(l.rstrip(".") for l in new_layers)
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output model folder (e.g. models/demo-src)")
@@ -391,7 +418,8 @@ def main(argv=None) -> int:
     ap.add_argument("--structured-init", type=int, default=1, help="1: block-average conv1 + sin-cos positions")
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--init-from", default="",
-                    help="model folder written by an earlier run to start from (same sizes) instead of a fresh init")
+                    help="model folder written by an earlier run to start from instead of a fresh init; with more "
+                         "--vision-layers/--gpt2-layers the extra layers start as the identity")
     ap.add_argument("--stop-after", type=float, default=0,
                     help="seconds of training after which the loop stops early and the model is saved as it is "
                          "(a safety net for a fixed time budget; 0 = run every step)")
@@ -450,9 +478,12 @@ def main(argv=None) -> int:
     if args.init_from:
         # Continue from a saved model folder (a second cosine cycle from its weights): the CLIP
         # and ClipCap state dicts written by save_outputs; the training-only heads start afresh.
-        clip_model.load_state_dict(torch.load(os.path.join(args.init_from, dm.CLIP_STATE), map_location="cpu"))
-        clipcap.load_state_dict(torch.load(os.path.join(args.init_from, dm.CLIPCAP_CHECKPOINT), map_location="cpu"))
-        print(f"init: weights from {args.init_from}", flush=True)
+        grown = load_growing(clip_model, torch.load(os.path.join(args.init_from, dm.CLIP_STATE), map_location="cpu"),
+                             r"visual\.transformer\.resblocks\.(\d+)\.", ("attn.out_proj", "mlp.c_proj"))
+        grown += load_growing(clipcap, torch.load(os.path.join(args.init_from, dm.CLIPCAP_CHECKPOINT), map_location="cpu"),
+                              r"gpt2\.transformer\.h\.(\d+)\.", ("attn.c_proj", "mlp.c_proj"))
+        print(f"init: weights from {args.init_from}" + (f"; new identity layers: {', '.join(grown)}" if grown else ""),
+              flush=True)
     else:
         structured_init(clip_model.visual, args.structured_init)
     aux = AuxHead(args.embed_dim)
