@@ -93,8 +93,7 @@ enum Harness {
             }
         }
         let node = GraphNode(name: "test_\(op)", op: op, inputs: names, outputs: ["out"], attrs: attrs)
-        return KernelRequest(node: node, inputTypes: types, constants: constants,
-                             maxInputShapes: Array(repeating: nil, count: operands.count))
+        return KernelRequest(node: node, inputTypes: types, constants: constants)
     }
 
     /// Builds the kernel (failing the test when the backend declines) and runs it once.

@@ -39,11 +39,11 @@ final class Int8Benchmarks: XCTestCase {
         let groups = scheme == "block" ? (k + 31) / 32 : 1
         let scales = TestWeights.floats("s", [Float](repeating: 0.01, count: n * groups), shape: scheme == "block" ? [n, groups] : [n])
         let request = linearI8Request(w: TestWeights.int8("w", q, shape: [n, k]), scales: scales, bias: nil,
-                                      scheme: scheme, block: 32, activation: "none", m: m)
+                                      scheme: scheme, block: 32, activation: "none")
         let fast = try XCTUnwrap(try Int8Backend().makeKernel(for: request))
         let wf = TestWeights.floats("wf", q.map { Float($0) * 0.01 }, shape: [k, n])   // io, as GPT-2 Conv1D is stored
         let node = GraphNode(name: "fc", op: "linear", inputs: ["x", "wf"], outputs: ["y"], attrs: ["w_layout": .string("io")])
-        let blasRequest = KernelRequest(node: node, inputTypes: [.f32, .f32], constants: [nil, wf], maxInputShapes: [Shape([m, k]), wf.shape])
+        let blasRequest = KernelRequest(node: node, inputTypes: [.f32, .f32], constants: [nil, wf])
         let blas = try XCTUnwrap(try BLASBackend().makeKernel(for: blasRequest))
         return Layer(int8: fast, blas: blas, m: m, k: k, n: n)
     }

@@ -36,7 +36,7 @@ final class Int8KernelTests: XCTestCase {
                 let s = TestWeights.floats("s", scales, shape: block > 0 ? [n, groups] : [n])
                 let bias = caseIndex % 2 == 0 ? TestWeights.floats("b", (0..<n).map { _ in rng.uniform(-0.5, 0.5) }, shape: [n]) : nil
                 let x = (0..<(m * k)).map { _ in rng.normal(1.0) }
-                let request = linearI8Request(w: w, scales: s, bias: bias, scheme: scheme, block: block, activation: activation, m: m)
+                let request = linearI8Request(w: w, scales: s, bias: bias, scheme: scheme, block: block, activation: activation)
                 let naive = try XCTUnwrap(try NaiveBackend().makeKernel(for: request))
                 let want = try runKernel(naive, x: x, xShape: [m, k], outShape: [m, n])
                 for path in paths {
@@ -79,7 +79,7 @@ final class Int8KernelTests: XCTestCase {
             for r in 0..<m { xi[r * k] = 127 }   // row max |x| = 127 -> scale 1
             let wScales = (0..<n).map { Float(1 + $0 % 3) }
             let request = linearI8Request(w: TestWeights.int8("w", q, shape: [n, k]), scales: TestWeights.floats("s", wScales, shape: [n]),
-                                          bias: nil, scheme: "per_channel", block: 0, activation: "none", m: m)
+                                          bias: nil, scheme: "per_channel", block: 0, activation: "none")
             for path in paths {
                 let kernel = try XCTUnwrap(try Int8Backend(kernelPath: path).makeKernel(for: request))
                 let got = try runKernel(kernel, x: xi.map(Float.init), xShape: [m, k], outShape: [m, n])
@@ -121,7 +121,7 @@ final class Int8KernelTests: XCTestCase {
         for m in [1, 2, 5, 9] {
             let q: [Int8] = (0..<(n * k)).map { i in (i / k) % 2 == 0 ? 127 : -127 }
             let request = linearI8Request(w: TestWeights.int8("w", q, shape: [n, k]), scales: TestWeights.floats("s", [Float](repeating: 1, count: n), shape: [n]),
-                                          bias: nil, scheme: "per_channel", block: 0, activation: "none", m: m)
+                                          bias: nil, scheme: "per_channel", block: 0, activation: "none")
             for path in paths {
                 let kernel = try XCTUnwrap(try Int8Backend(kernelPath: path).makeKernel(for: request))
                 let got = try runKernel(kernel, x: [Float](repeating: 127, count: m * k), xShape: [m, k], outShape: [m, n])
@@ -202,7 +202,7 @@ final class Int8KernelTests: XCTestCase {
         let table = WeightTensor(name: "t", dtype: .i8, shape: Shape([2, 3]), bytes: UnsafeRawBufferPointer(buffer.bytes),
                                  quantization: QuantizationInfo(scheme: "per_channel", scalesTensor: "t.scales", axis: 0), scales: s, owner: buffer)
         let node = GraphNode(name: "emb", op: "gather", inputs: ["t", "ids"], outputs: ["e"])
-        let request = KernelRequest(node: node, inputTypes: [.i8, .i32], constants: [table, nil], maxInputShapes: [table.shape, Shape([3])])
+        let request = KernelRequest(node: node, inputTypes: [.i8, .i32], constants: [table, nil])
         let kernel = try XCTUnwrap(try Int8Backend().makeKernel(for: request))
         var ids: [Int32] = [1, 0, 1]
         var out = [Float](repeating: 0, count: 9)
@@ -230,14 +230,14 @@ final class Int8KernelTests: XCTestCase {
         XCTAssertTrue(backend.availability.available)
         let w = TestWeights.floats("w", [1, 2, 3, 4], shape: [2, 2])
         let linear = KernelRequest(node: GraphNode(name: "l", op: "linear", inputs: ["x", "w"], outputs: ["y"]),
-                                   inputTypes: [.f32, .f32], constants: [nil, w], maxInputShapes: [Shape([1, 2]), w.shape])
+                                   inputTypes: [.f32, .f32], constants: [nil, w])
         XCTAssertNotNil(try backend.makeKernel(for: linear))
         let q = TestWeights.int8("q", [1, 2, 3, 4], shape: [2, 2])
         let badScales = TestWeights.floats("s", [1, 1, 1], shape: [3])
-        XCTAssertThrowsError(try backend.makeKernel(for: linearI8Request(w: q, scales: badScales, bias: nil, scheme: "per_channel", block: 0, activation: "none", m: 1)))
+        XCTAssertThrowsError(try backend.makeKernel(for: linearI8Request(w: q, scales: badScales, bias: nil, scheme: "per_channel", block: 0, activation: "none")))
         let okScales = TestWeights.floats("s", [1, 1], shape: [2])
-        XCTAssertThrowsError(try backend.makeKernel(for: linearI8Request(w: q, scales: okScales, bias: nil, scheme: "per_channel", block: 0, activation: "swish", m: 1)))
-        let kernel = try XCTUnwrap(try backend.makeKernel(for: linearI8Request(w: q, scales: okScales, bias: nil, scheme: "per_channel", block: 0, activation: "none", m: 1)))
+        XCTAssertThrowsError(try backend.makeKernel(for: linearI8Request(w: q, scales: okScales, bias: nil, scheme: "per_channel", block: 0, activation: "swish")))
+        let kernel = try XCTUnwrap(try backend.makeKernel(for: linearI8Request(w: q, scales: okScales, bias: nil, scheme: "per_channel", block: 0, activation: "none")))
         XCTAssertThrowsError(try runKernel(kernel, x: [1, 2, 3], xShape: [1, 3], outShape: [1, 2]))
     }
 }

@@ -81,13 +81,11 @@ func runKernel(_ kernel: any Kernel, x: [Float], xShape: [Int], outShape: [Int],
 
 /// A `linear_i8` request over given constants.
 func linearI8Request(w: WeightTensor, scales: WeightTensor, bias: WeightTensor?, scheme: String, block: Int,
-                     activation: String, m: Int) -> KernelRequest {
+                     activation: String) -> KernelRequest {
     var attrs: [String: AttrValue] = ["scheme": .string(scheme), "activation": .string(activation)]
     if scheme == "block" { attrs["block"] = .int(Int64(block)) }
     let inputs = ["x", w.name, scales.name] + (bias.map { [$0.name] } ?? [])
     let node = GraphNode(name: "fc", op: "linear_i8", inputs: inputs, outputs: ["y"], attrs: attrs)
-    let k = w.shape[1]
     return KernelRequest(node: node, inputTypes: [.f32, .i8, .f32] + (bias == nil ? [] : [.f32]),
-                         constants: [nil, w, scales] + (bias == nil ? [] : [bias]),
-                         maxInputShapes: [Shape([m, k]), w.shape, scales.shape] + (bias == nil ? [] : [bias!.shape]))
+                         constants: [nil, w, scales] + (bias == nil ? [] : [bias]))
 }

@@ -24,15 +24,11 @@ public struct KernelRequest: Sendable {
     public let inputTypes: [DType?]
     /// For inputs that are model-file tensors (weights): the tensor, so the kernel can prepare it.
     public let constants: [WeightTensor?]
-    /// The largest shape each input can take in this model (worst case over the bound symbols),
-    /// for sizing scratch memory once.
-    public let maxInputShapes: [Shape?]
 
-    public init(node: GraphNode, inputTypes: [DType?], constants: [WeightTensor?], maxInputShapes: [Shape?]) {
+    public init(node: GraphNode, inputTypes: [DType?], constants: [WeightTensor?]) {
         self.node = node
         self.inputTypes = inputTypes
         self.constants = constants
-        self.maxInputShapes = maxInputShapes
     }
 
     /// Attribute helpers (integers may be given as symbols; resolve those with the context at run time).

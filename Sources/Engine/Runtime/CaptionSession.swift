@@ -52,6 +52,15 @@ final class CaptionSession {
         context.pool.parallelFor(parts.count) { model.file.populate(parts[$0]) }
     }
 
+    /// Runs a phase whose weights the residency releases after it: `pages` are mapped first and
+    /// dropped afterwards (also when the run throws). `nil` pages: the weights stay mapped.
+    private func run(_ graph: GraphRunner, mappingFirst pages: TensorPages?, symbols: SymbolBindings,
+                     profiler: Profiler?) throws {
+        if let pages { populate(pages) }
+        defer { if let pages { model.file.release(pages) } }
+        try graph.run(symbols: symbols, context: context, profiler: profiler)
+    }
+
     private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     private func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
 
@@ -74,9 +83,7 @@ final class CaptionSession {
 
         let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: model.maxContext)
         phase = profiler?.beginPhase("image_encoder")
-        if let pages = model.encoderPages { populate(pages) }
-        try imageEncoder.run(symbols: single, context: context, profiler: profiler)
-        if let pages = model.encoderPages { model.file.release(pages) }
+        try run(imageEncoder, mappingFirst: model.encoderPages, symbols: single, profiler: profiler)
         let embedding = imageEncoder.output(0)
         let t2 = now()
         if let phase { profiler?.endPhase("image_encoder", start: phase) }
@@ -85,9 +92,7 @@ final class CaptionSession {
         phase = profiler?.beginPhase("mapper")
         let mapperInput = try mapper.inputBuffer(0, shape: embedding.shape)
         mapperInput.copyMemory(from: embedding.data, byteCount: embedding.byteCount)
-        if let pages = model.mapperPages { populate(pages) }
-        try mapper.run(symbols: single, context: context, profiler: profiler)
-        if let pages = model.mapperPages { model.file.release(pages) }
+        try run(mapper, mappingFirst: model.mapperPages, symbols: single, profiler: profiler)
         let prefix = mapper.output(0)
         let t3 = now()
         if let phase { profiler?.endPhase("mapper", start: phase) }

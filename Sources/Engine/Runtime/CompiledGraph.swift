@@ -116,9 +116,7 @@ final class CompiledGraph: @unchecked Sendable {
             let isAlias = node.op == "reshape"
             let out = define(outName, isAlias ? .alias(of: operandIndices[0]) : .intermediate(offset: 0, capacity: 0), .f32)
 
-            // Worst-case input shapes are filled in after planning; kernels get them for scratch sizing.
-            let request = KernelRequest(node: node, inputTypes: operandTypes, constants: constants,
-                                        maxInputShapes: Array(repeating: nil, count: operandIndices.count))
+            let request = KernelRequest(node: node, inputTypes: operandTypes, constants: constants)
             var kernel: (any Kernel)? = nil
             var backendName = backend.name
             var isFallback = false
