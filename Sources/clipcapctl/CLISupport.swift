@@ -124,13 +124,13 @@ func collectImages(_ paths: [String]) throws -> [String] {
 }
 
 /// `--low-memory` and `--keep-weights`, shared by caption, bench and profile
-/// (`LoadOptions.residency`; by default the encoder's and mapper's weights are released after
-/// each image and the decoder's stay).
+/// (`LoadOptions.residency`; by default the image encoder's weights are streamed through memory for
+/// each image and the mapper's and decoder's stay).
 struct WeightResidencyOption: ParsableArguments {
-    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done, the decoder's too (peak RSS follows the largest phase; pages are re-mapped every caption).")
+    @Flag(name: .customLong("low-memory"), help: "Release each phase's weights when it is done, the mapper's and decoder's too (peak RSS follows the largest phase; pages are re-mapped every caption).")
     var lowMemory = false
 
-    @Flag(name: .customLong("keep-weights"), help: "Keep every weight mapped between images (no re-mapping: fastest for many images; peak RSS is the whole model file). By default the image encoder's and mapper's weights are released after each image.")
+    @Flag(name: .customLong("keep-weights"), help: "Keep every weight mapped between images (no re-mapping: fastest for many images; peak RSS is the whole model file). By default the image encoder's weights are streamed through memory for each image, 16 MiB at a time.")
     var keepWeights = false
 
     func validate() throws {

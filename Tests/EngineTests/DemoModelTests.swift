@@ -20,12 +20,14 @@ final class DemoModelTests: XCTestCase {
     }
 
     /// Captions of the 8 samples: (file, engine caption, PyTorch caption).
-    func run(model: String, backend: String, residency: WeightResidency = .perImage) throws -> [(String, String, String)] {
+    func run(model: String, backend: String, residency: WeightResidency = .perImage,
+             stageBytes: Int? = nil) throws -> [(String, String, String)] {
         ClipCap.registerStandardBackends()
         let path = Self.models + "/" + model
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) not present") }
         var options = LoadOptions(backend: backend, threads: 2, maxTokens: 32)
         options.residency = residency
+        if let stageBytes { options.encoderStageBytes = stageBytes }
         let loaded = try ClipCap.loadModel(path: path, options: options)
         let cases = try expected()
         XCTAssertEqual(cases.count, 8)
@@ -36,8 +38,8 @@ final class DemoModelTests: XCTestCase {
     }
 
     /// The float model must write exactly PyTorch's captions.
-    func check(model: String, backend: String, residency: WeightResidency = .perImage) throws {
-        for (file, got, want) in try run(model: model, backend: backend, residency: residency) {
+    func check(model: String, backend: String, residency: WeightResidency = .perImage, stageBytes: Int? = nil) throws {
+        for (file, got, want) in try run(model: model, backend: backend, residency: residency, stageBytes: stageBytes) {
             XCTAssertEqual(got, want, "\(model) on \(backend): \(file)")
         }
     }
@@ -61,14 +63,18 @@ final class DemoModelTests: XCTestCase {
         try checkInt8()
     }
 
-    /// Every residency (the default releases the encoder's and mapper's pages after each image;
-    /// per-phase, the decoder's too; all keeps everything mapped): eight images in a row must
-    /// still give PyTorch's captions.
+    /// Every residency (the default streams the encoder's pages through memory for each image;
+    /// per-phase also releases the mapper's and decoder's; all keeps everything mapped): eight
+    /// images in a row must still give PyTorch's captions, also with the encoder cut into many
+    /// small stages.
     func testEveryWeightResidencyWritesTheSameCaptions() throws {
         for residency in [WeightResidency.perPhase, .all] {
             try check(model: "demo.ccm", backend: "blas", residency: residency)
             try checkInt8(residency: residency)
         }
         try check(model: "demo.ccm", backend: "naive", residency: .perPhase)
+        for residency in [WeightResidency.perImage, .perPhase] {
+            try check(model: "demo.ccm", backend: "blas", residency: residency, stageBytes: 64 << 10)
+        }
     }
 }

@@ -26,10 +26,12 @@ public final class CaptionModel: Sendable {
     let mapper: CompiledGraph
     let tokenEmbedding: CompiledGraph
     let decoder: CompiledGraph
-    /// Pages released after their phase (`options.residency`): the image encoder's and the
-    /// mapper's (per-image and per-phase), the token embedding's and decoder's (per-phase; mapped
-    /// once, ahead of the first prefill, per-image). nil: kept mapped.
-    let encoderPages: TensorPages?
+    /// The image encoder's weights, mapped stage by stage while it runs and released behind it
+    /// (per-image and per-phase residency; nil with `.all`).
+    let encoderStages: WeightStages?
+    /// The mapper's pages, and the token embedding's and decoder's: per-phase residency maps
+    /// them ahead of their phase and releases them after it; per-image maps them once per
+    /// session and keeps them. nil with `.all` (the whole file stays mapped).
     let mapperPages: TensorPages?
     let decoderPages: TensorPages?
     private let sessions = SessionPool()
@@ -88,7 +90,7 @@ public final class CaptionModel: Sendable {
         try PipelineCheck.validate(file: path, config: config, tokenizer: tokenizer, imageEncoder: imageEncoder,
                                    mapper: mapper, tokenEmbedding: tokenEmbedding, decoder: decoder)
         if options.residency == .all {
-            encoderPages = nil
+            encoderStages = nil
             mapperPages = nil
             decoderPages = nil
         } else {
@@ -96,7 +98,8 @@ public final class CaptionModel: Sendable {
             // releasing one phase never unmaps what another is about to read.
             let encoder = imageEncoder.weightNames, mapping = mapper.weightNames
             let back = tokenEmbedding.weightNames.union(decoder.weightNames)
-            encoderPages = file.pages(ofTensors: encoder, keeping: mapping.union(back))
+            encoderStages = WeightStages(graph: imageEncoder, file: file, stageBytes: options.encoderStageBytes,
+                                         keeping: mapping.union(back))
             mapperPages = file.pages(ofTensors: mapping, keeping: encoder.union(back))
             decoderPages = file.pages(ofTensors: back, keeping: encoder.union(mapping))
         }

@@ -16,8 +16,9 @@ final class CaptionSession {
     private let stateRowBytes: [Int]
     private let reorderBuffer: UnsafeMutableRawPointer
     private var tokenBuffer: [Int32]
-    /// Whether this session has mapped the decoder's released pages (per-image residency maps
-    /// them once; per-phase, every caption).
+    /// Whether this session has mapped the mapper's and the decoder's pages (per-image residency
+    /// maps them once; per-phase, every caption).
+    private var mapperMapped = false
     private var decoderMapped = false
 
     init(model: CaptionModel) throws {
@@ -52,13 +53,27 @@ final class CaptionSession {
         context.pool.parallelFor(parts.count) { model.file.populate(parts[$0]) }
     }
 
-    /// Runs a phase whose weights the residency releases after it: `pages` are mapped first and
-    /// dropped afterwards (also when the run throws). `nil` pages: the weights stay mapped.
-    private func run(_ graph: GraphRunner, mappingFirst pages: TensorPages?, symbols: SymbolBindings,
+    /// Runs `graph` with its weights streamed through memory in `stages` (each stage's pages
+    /// mapped as it begins, released when it ends, all of them also when the run throws).
+    /// `nil` stages: the weights stay mapped.
+    private func run(_ graph: GraphRunner, streaming stages: WeightStages?, symbols: SymbolBindings,
                      profiler: Profiler?) throws {
-        if let pages { populate(pages) }
-        defer { if let pages { model.file.release(pages) } }
-        try graph.run(symbols: symbols, context: context, profiler: profiler)
+        guard let stages else { return try graph.run(symbols: symbols, context: context, profiler: profiler) }
+        var released = 0
+        defer { for s in released..<stages.count { model.file.release(stages.releaseAtEnd[s]) } }
+        try graph.run(symbols: symbols, context: context, profiler: profiler, stageStarts: stages.firstNode) { s in
+            for done in released..<s { model.file.release(stages.releaseAtEnd[done]) }
+            released = s
+            populate(stages.mapAtStart[s])
+        }
+    }
+
+    /// Maps `pages` ahead of their phase: every caption under per-phase residency (which
+    /// releases them after the phase), once per session under per-image (which keeps them).
+    private func mapAhead(_ pages: TensorPages?, mapped: inout Bool) {
+        guard let pages, model.options.residency == .perPhase || !mapped else { return }
+        populate(pages)
+        mapped = true
     }
 
     private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -83,7 +98,7 @@ final class CaptionSession {
 
         let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: model.maxContext)
         phase = profiler?.beginPhase("image_encoder")
-        try run(imageEncoder, mappingFirst: model.encoderPages, symbols: single, profiler: profiler)
+        try run(imageEncoder, streaming: model.encoderStages, symbols: single, profiler: profiler)
         let embedding = imageEncoder.output(0)
         let t2 = now()
         if let phase { profiler?.endPhase("image_encoder", start: phase) }
@@ -92,7 +107,9 @@ final class CaptionSession {
         phase = profiler?.beginPhase("mapper")
         let mapperInput = try mapper.inputBuffer(0, shape: embedding.shape)
         mapperInput.copyMemory(from: embedding.data, byteCount: embedding.byteCount)
-        try run(mapper, mappingFirst: model.mapperPages, symbols: single, profiler: profiler)
+        mapAhead(model.mapperPages, mapped: &mapperMapped)
+        try mapper.run(symbols: single, context: context, profiler: profiler)
+        if let pages = model.mapperPages, model.options.residency == .perPhase { model.file.release(pages) }
         let prefix = mapper.output(0)
         let t3 = now()
         if let phase { profiler?.endPhase("mapper", start: phase) }
@@ -100,11 +117,7 @@ final class CaptionSession {
         guard prefix.shape.rank == 3, prefix.shape[1] == c.prefixLength, prefix.shape[2] == c.hiddenSize else {
             throw ExecutorError.shapeMismatch(graph: "mapper", node: "(output)", detail: "prefix_embeddings is \(prefix.shape), expected [1, \(c.prefixLength), \(c.hiddenSize)]")
         }
-        // Per-phase residency maps the decoder's weights every caption; per-image, once.
-        if let pages = model.decoderPages, model.options.residency == .perPhase || !decoderMapped {
-            populate(pages)
-            decoderMapped = true
-        }
+        mapAhead(model.decoderPages, mapped: &decoderMapped)
         var intermediates: Intermediates? = nil
         if capture {
             intermediates = Intermediates(

@@ -16,9 +16,13 @@ public struct LoadOptions: Sendable {
     /// than faulting them in one by one during the first caption (every weight is read by the
     /// first caption anyway). The other residencies map each phase's pages ahead of it instead.
     public var prefault: Bool = true
-    /// Which weights stay mapped between uses (docs/ENGINE.md). The default releases the
-    /// image encoder's and mapper's weights after each image and keeps the decoder's.
+    /// Which weights stay mapped between uses (docs/ENGINE.md). The default streams the image
+    /// encoder's weights through memory for each image and keeps the mapper's and decoder's.
     public var residency: WeightResidency = .perImage
+    /// Per-image and per-phase residency: about how many bytes of the image encoder's weights
+    /// are mapped at a time while it runs (`WeightStages`). Smaller stages lower the peak RSS
+    /// for more, smaller mapping calls.
+    public var encoderStageBytes: Int = 16 << 20
     /// `residency == .perPhase`: release each phase's weights once it is done, the decoder's
     /// too (setting `false` goes back to the default, `.perImage`).
     public var lowMemory: Bool {
@@ -42,12 +46,14 @@ public enum WeightResidency: String, Sendable, CaseIterable {
     /// Every weight stays mapped: nothing is re-mapped (fastest for many images); peak RSS is
     /// the whole file. The file is mapped with `MAP_POPULATE` when `prefault` is set.
     case all
-    /// The weights used once per image (image encoder, mapper) are released after their phase;
-    /// the decoder's, read for every token, stay. Peak RSS is the decoder's weights plus the
-    /// larger of the encoder's and the mapper's, for re-mapping those two every image.
+    /// The image encoder's weights, read once per image, are streamed: mapped in stages of
+    /// about `LoadOptions.encoderStageBytes` as it runs, each released once its last node is
+    /// done. The mapper's and the decoder's stay mapped. Peak RSS is the mapper's and decoder's
+    /// weights plus about one encoder stage, for re-mapping the encoder every image.
     case perImage = "per-image"
-    /// Every phase's weights are released after it, the decoder's after decoding too: peak RSS
-    /// follows the largest phase, for re-mapping every weight every caption (`--low-memory`).
+    /// Every phase's weights are released after it, the decoder's after decoding too, and the
+    /// encoder's are streamed as with `.perImage`: peak RSS follows the largest phase, for
+    /// re-mapping every weight every caption (`--low-memory`).
     case perPhase = "per-phase"
 }
 

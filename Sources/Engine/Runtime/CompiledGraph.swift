@@ -48,6 +48,8 @@ final class CompiledGraph: @unchecked Sendable {
     let plannedOutputShapes: [Shape]
     /// Names of the model-file tensors this graph reads (weights and their int8 scales).
     let weightNames: Set<String>
+    /// The same, per node (aligned with `nodes`): what `WeightStages` cuts a phase by.
+    let weightNamesByNode: [[String]]
 
     init(graph: ComputeGraph, file: ModelFile, weights: WeightCache, backend: any Backend,
          fallback: any Backend, worstCase: SymbolBindings) throws {
@@ -78,7 +80,10 @@ final class CompiledGraph: @unchecked Sendable {
 
         // Resolve operands and choose kernels.
         var compiled: [CompiledNode] = []
+        var byNode: [[String]] = []
         for node in graph.nodes {
+            var nodeWeights: [String] = []
+            defer { byNode.append(nodeWeights) }
             var operandIndices: [Int] = []
             var operandTypes: [DType?] = []
             var constants: [WeightTensor?] = []
@@ -89,7 +94,13 @@ final class CompiledGraph: @unchecked Sendable {
                 }
                 if let v = index[name] {
                     operandIndices.append(v); operandTypes.append(types[v])
-                    if case .constant(let w) = kinds[v] { constants.append(w) } else { constants.append(nil) }
+                    if case .constant(let w) = kinds[v] {
+                        constants.append(w)
+                        nodeWeights.append(w.name)
+                        if let scales = w.scales { nodeWeights.append(scales.name) }
+                    } else {
+                        constants.append(nil)
+                    }
                     continue
                 }
                 guard let w = try weights.weight(named: name) else {
@@ -97,7 +108,8 @@ final class CompiledGraph: @unchecked Sendable {
                 }
                 let v = define(name, .constant(w), w.dtype)
                 usedWeights.insert(w.name)
-                if let scales = w.scales { usedWeights.insert(scales.name) }
+                nodeWeights.append(w.name)
+                if let scales = w.scales { usedWeights.insert(scales.name); nodeWeights.append(scales.name) }
                 operandIndices.append(v); operandTypes.append(w.dtype); constants.append(w)
             }
             guard node.outputs.count == 1, let outName = node.outputs.first, !outName.isEmpty else {
@@ -152,6 +164,7 @@ final class CompiledGraph: @unchecked Sendable {
         self.outputValue = outputValue
         self.nodes = compiled
         weightNames = usedWeights
+        weightNamesByNode = byNode
 
         // Plan memory for the worst case.
         let plan = try MemoryPlanner.plan(graphName: graph.name, kinds: kinds, types: types, nodes: compiled,

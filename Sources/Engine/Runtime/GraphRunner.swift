@@ -85,7 +85,11 @@ final class GraphRunner: @unchecked Sendable {
     }
 
     /// Runs every node in order. Inputs must have been written with `inputBuffer` first.
-    func run(symbols: SymbolBindings, context: ExecutionContext, profiler: Profiler?) throws {
+    /// `atStage(s)` is called just before node `stageStarts[s]` runs (ascending node indices:
+    /// how `WeightStages` maps each stage's weights as it begins).
+    func run(symbols: SymbolBindings, context: ExecutionContext, profiler: Profiler?,
+             stageStarts: [Int] = [], atStage: (Int) -> Void = { _ in }) throws {
+        var nextStage = 0
         context.bind("B", symbols.B)
         context.bind("T", symbols.T)
         context.bind("n_past", symbols.nPast)
@@ -94,6 +98,10 @@ final class GraphRunner: @unchecked Sendable {
             shapes[graph.stateValue[i]] = try MemoryPlanner.resolve(spec.shape, symbols)
         }
         for n in 0..<graph.nodes.count {
+            while nextStage < stageStarts.count && stageStarts[nextStage] <= n {
+                atStage(nextStage)
+                nextStage += 1
+            }
             // A node's time includes the executor's own work for it (shape inference, views),
             // so that the profile's rows account for the whole graph run.
             let start = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
