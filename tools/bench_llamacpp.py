@@ -5,7 +5,7 @@
         --image IMG --llama-cpp LLAMA_DIR [--int8-ccm FULL_INT8.ccm] [--threads 2] [--runs 5] [--tokens 20]
 
 LLAMA_DIR is a llama.cpp source tree built with `cmake -B build -DGGML_NATIVE=ON && cmake
---build build --target llama-bench` (the llama-cpp-python sdist on PyPI carries one in
+--build build --target llama-bench llama-completion` (the llama-cpp-python sdist on PyPI carries one in
 vendor/llama.cpp). Its `gguf-py` writes the GGUF files; nothing is downloaded.
 
 The ClipCap GPT-2 (from tools/make_fullsize_model.py's folder) is written as GGUF files, once,
@@ -18,8 +18,9 @@ llama-bench then measures, with --threads threads:
   - decode: --tokens tokens generated after a 10-token context (`-n T -d 10`), against our
     cached greedy decode (`clipcapctl bench`, ms_per_token).
 llama.cpp's figures exclude sampling and detokenisation; ours include the argmax.
-The loaded model's parameter count is checked against the PyTorch GPT-2's, so a tensor the
-GGUF lacked would show. llama.cpp takes token ids, not the image prefix, so only the GPT-2
+The loaded model's parameter count is checked against the PyTorch GPT-2's, and when llama.cpp's
+`llama-completion` target is built too, the f32 GGUF's greedy continuation of a fixed prompt is
+compared with Hugging Face's (same tokens: the same model). llama.cpp takes token ids, not the image prefix, so only the GPT-2
 phases are compared (the image encoder needs a multimodal projector llama.cpp has no type for).
 """
 import argparse
@@ -33,6 +34,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from bench_common import add_shared_arguments, ours_bench  # noqa: E402
 
 PREFIX_TOKENS = 10
 
@@ -96,7 +98,8 @@ def write_gguf(gguf, gpt2, vocab, path, dtype):
 
 
 def export(model_dir, llama_dir, work, dtypes):
-    """Writes gpt2-DTYPE.gguf for each dtype (once); returns ({dtype: path}, PyTorch parameter count)."""
+    """Writes gpt2-DTYPE.gguf for each dtype (once); returns ({dtype: path}, PyTorch parameter
+    count, the PyTorch ClipCap model, the vocabulary)."""
     sys.path.insert(0, os.path.join(llama_dir, "gguf-py"))
     import gguf
     import make_fullsize_model as mfm
@@ -113,7 +116,28 @@ def export(model_dir, llama_dir, work, dtypes):
         if not os.path.exists(paths[dtype]):
             print(f"writing {paths[dtype]}", file=sys.stderr, flush=True)
             write_gguf(gguf, gpt2, vocab, paths[dtype], dtype)
-    return paths, n_params
+    return paths, n_params, model, vocab
+
+
+def check_greedy(llama_dir, path, model, vocab, threads, new_tokens=8):
+    """Greedy continuation of a fixed prompt by llama.cpp (`llama-completion`, if built) and by
+    Hugging Face's GPT-2: the same tokens mean the GGUF holds the same model. Returns
+    (same or None when llama-completion is missing, llama.cpp's text, Hugging Face's tokens)."""
+    exe = os.path.join(llama_dir, "build", "bin", "llama-completion")
+    if not os.access(exe, os.X_OK):
+        return None, "", []
+    import torch
+    prompt = "一个男人在"
+    cmd = [exe, "-m", path, "-p", prompt, "-n", str(new_tokens), "--temp", "0", "-no-cnv", "--no-warmup",
+           "-t", str(threads), "--no-display-prompt"]
+    text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+    # llama.cpp's `bert` tokenizer wraps the prompt in [CLS] ... [SEP], as BertTokenizer does.
+    index = {t: i for i, t in enumerate(vocab)}
+    ids = [index["[CLS]"]] + [index[c] for c in prompt] + [index["[SEP]"]]
+    with torch.inference_mode():
+        out = model.gpt2.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+    words = [vocab[i] for i in out[0, len(ids):].tolist()]
+    return text.split() == [w[2:] if w.startswith("##") else w for w in words], text, words
 
 
 def llama_bench(exe, path, threads, runs, tokens):
@@ -128,30 +152,18 @@ def llama_bench(exe, path, threads, runs, tokens):
             " ".join(cmd))
 
 
-def ours(exe, ccm, image, threads, runs, tokens):
-    cmd = [exe, "bench", image, "--model", ccm, "--threads", str(threads), "--runs", str(runs),
-           "--tokens", str(tokens), "--json"]
-    if "int8" in os.path.basename(ccm):
-        cmd += ["--backends", "int8"]
-    else:
-        cmd += ["--backends", "blas"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    phases = [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]["results"][0]["phases"]
-    return phases["prefill"]["median"], phases["ms_per_token"]["median"], " ".join(cmd)
+def ours(exe, ccm, image, threads, runs, tokens, backend):
+    """Our prefill and decode medians (greedy, one candidate) and the command."""
+    result, cmd = ours_bench(exe, ccm, image, backend, threads, runs, tokens, 1)
+    return result["phases"]["prefill"]["median"], result["phases"]["ms_per_token"]["median"], cmd
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", required=True, help="folder from tools/make_fullsize_model.py")
-    ap.add_argument("--ccm", required=True, help="our model file of the same weights")
+    add_shared_arguments(ap)
     ap.add_argument("--int8-ccm", help="our int8 file of the same weights (set against llama.cpp's q8_0)")
-    ap.add_argument("--image", required=True)
     ap.add_argument("--llama-cpp", required=True, help="llama.cpp source tree with build/bin/llama-bench")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--work", default="/tmp/clipcap-gguf", help="folder for the GGUF files")
-    ap.add_argument("--clipcapctl", default=os.path.join(ROOT, ".build/release/clipcapctl"))
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
 
@@ -159,10 +171,11 @@ def main():
     if not os.access(exe, os.X_OK):
         sys.exit(f"error: {exe} not found: build llama.cpp first (see --help)")
     dtypes = ["f32", "f16"] + (["q8_0"] if args.int8_ccm else [])
-    paths, n_params = export(args.model_dir, args.llama_cpp, args.work, dtypes)
+    paths, n_params, model, vocab = export(args.model_dir, args.llama_cpp, args.work, dtypes)
+    same, llama_text, hf_words = check_greedy(args.llama_cpp, paths["f32"], model, vocab, args.threads)
     rows, commands = [], []
-    ours_float = ours(args.clipcapctl, args.ccm, args.image, args.threads, args.runs, args.tokens)
-    ours_int8 = ours(args.clipcapctl, args.int8_ccm, args.image, args.threads, args.runs, args.tokens) \
+    ours_float = ours(args.clipcapctl, args.ccm, args.image, args.threads, args.runs, args.tokens, "blas")
+    ours_int8 = ours(args.clipcapctl, args.int8_ccm, args.image, args.threads, args.runs, args.tokens, "int8") \
         if args.int8_ccm else None
     for dtype in dtypes:
         prefill, decode, params, cmd = llama_bench(exe, paths[dtype], args.threads, args.runs, args.tokens)
@@ -179,6 +192,11 @@ def main():
           "| x prefill | x decode |\n| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for dtype, lp, ld, label, op, od in rows:
         print(f"| {dtype} | {lp:.2f} | {ld:.2f} | {label} | {op:.2f} | {od:.2f} | {lp / op:.2f} | {ld / od:.2f} |")
+    if same is None:
+        print("greedy check skipped: build llama.cpp's llama-completion target to compare its tokens with Hugging Face's")
+    else:
+        print(f"greedy continuation of a fixed prompt, f32 GGUF vs Hugging Face: identical {same} "
+              f"(llama.cpp: {llama_text}; HF: {' '.join(hf_words)})")
     print("commands:\n  " + "\n  ".join(commands + [ours_float[2]] + ([ours_int8[2]] if ours_int8 else [])))
     if args.json:
         with open(args.json + ".tmp", "w", encoding="utf-8") as f:

@@ -37,6 +37,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from bench_common import add_shared_arguments, ours_bench, run_json  # noqa: E402
 
 UNK, SEP = 100, 102
 TOP_P = 0.8
@@ -246,30 +247,16 @@ def top_p_sample(logits, rng):
     return int(keep[rng.choice(len(keep), p=q)])
 
 
-def ours(exe, ccm, image, threads, runs, tokens, candidates):
-    cmd = [exe, "bench", image, "--model", ccm, "--backends", "blas", "--threads", str(threads), "--runs", str(runs),
-           "--tokens", str(tokens), "--candidates", str(candidates), "--json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]["results"][0], " ".join(cmd)
-
-
 def ours_ids(exe, ccm, image, threads, tokens):
     cmd = [exe, "caption", image, "--model", ccm, "--threads", str(threads), "--max-tokens", str(tokens), "--json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]["token_ids"][0]
+    return run_json(cmd)[-1]["token_ids"][0]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--ccm", required=True)
-    ap.add_argument("--image", required=True)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--tokens", type=int, default=20)
+    add_shared_arguments(ap)
     ap.add_argument("--candidates", type=int, default=5)
     ap.add_argument("--work", default="/tmp/clipcap-onnx", help="folder for the exported .onnx files")
-    ap.add_argument("--clipcapctl", default=os.path.join(ROOT, ".build/release/clipcapctl"))
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
 
@@ -286,8 +273,9 @@ def main():
     samples["seed"] = [runner.seed_loop(args.image, args.candidates, args.tokens, rng) for _ in range(args.runs)]
     o = {k: med(v) for k, v in samples.items()}
 
-    greedy, cmd1 = ours(args.clipcapctl, args.ccm, args.image, args.threads, args.runs, args.tokens, 1)
-    seed, cmd2 = ours(args.clipcapctl, args.ccm, args.image, args.threads, args.runs, args.tokens, args.candidates)
+    greedy, cmd1 = ours_bench(args.clipcapctl, args.ccm, args.image, "blas", args.threads, args.runs, args.tokens, 1)
+    seed, cmd2 = ours_bench(args.clipcapctl, args.ccm, args.image, "blas", args.threads, args.runs, args.tokens,
+                            args.candidates)
     p = greedy["phases"]
     rows = [
         ("CLIP encode (ms)", o["clip"], p["image_encoder"]["median"]),
@@ -307,7 +295,7 @@ def main():
     load = os.getloadavg()[0]
     print(f"\nONNX Runtime {__import__('onnxruntime').__version__} vs clipcap blas, {args.threads} threads, "
           f"{args.runs} runs, load {load:.1f}; x = ORT / ours (above 1: we are faster)")
-    print(f"| phase | ONNX Runtime | clipcap blas | x |\n| --- | ---: | ---: | ---: |")
+    print("| phase | ONNX Runtime | clipcap blas | x |\n| --- | ---: | ---: | ---: |")
     for name, a, b in rows:
         print(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
     print(f"greedy token ids identical: {same}")

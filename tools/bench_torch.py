@@ -46,7 +46,6 @@ GB/s from `clipcapctl profile --trace` files.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from bench_common import add_shared_arguments, ours_bench, run_json  # noqa: E402
 
 UNK, CLS, SEP, PAD = 100, 101, 102, 0
 TOP_P = 0.8
@@ -240,11 +240,6 @@ def fresh_torch(model_dir, image, threads, tokens):
 # Our side
 # ------------------------------------------------------------------------------------------
 
-def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
-
-
 def backend_and_flags(label):
     """'blas' -> ('blas', []); 'blas-lowmem' -> ('blas', ['--low-memory']); 'blas-keep' ->
     ('blas', ['--keep-weights']) (each a column of its own)."""
@@ -253,13 +248,6 @@ def backend_and_flags(label):
     if label.endswith("-keep"):
         return label[: -len("-keep")], ["--keep-weights"]
     return label, []
-
-
-def ours_bench(exe, ccm, image, backends, threads, runs, tokens, candidates):
-    name, flags = backend_and_flags(backends[0])
-    cmd = [exe, "bench", image, "--model", ccm, "--backends", name, "--threads", str(threads),
-           "--runs", str(runs), "--tokens", str(tokens), "--candidates", str(candidates), "--json"] + flags
-    return run_json(cmd)[-1], " ".join(cmd)
 
 
 def ours_fresh(exe, ccm, image, threads, tokens, backend):
@@ -326,7 +314,7 @@ def trace_tables(path, top=8):
         total = sum(r["us"] for r in g["ops"].values())
         unit = "per decode step" if ph == "decode_step" else "per run"
         lines.append(f"\n{ph}: {total / n / 1e3:.2f} ms in nodes {unit} (mean of {n})")
-        lines.append(f"| op | calls | ms | % | GFLOP/s | GB/s |")
+        lines.append("| op | calls | ms | % | GFLOP/s | GB/s |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
         for op, r in sorted(g["ops"].items(), key=lambda kv: -kv[1]["us"]):
             lines.append(f"| {op} | {r['calls'] / n:.0f} | {r['us'] / n / 1e3:.2f} | {r['us'] / total * 100:.1f} | "
@@ -347,18 +335,12 @@ def main():
             print(trace_tables(path))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--ccm", required=True)
-    parser.add_argument("--image", required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--tokens", type=int, default=20)
+    add_shared_arguments(parser, clipcapctl=os.path.join(ROOT, ".build-perfbench", "release", "clipcapctl"))
     parser.add_argument("--candidates", type=int, default=5)
     parser.add_argument("--backends", default="blas",
                         help="our backends, comma-separated (e.g. blas,int8); NAME-lowmem runs NAME with --low-memory, NAME-keep with --keep-weights")
     parser.add_argument("--int8-ccm", help="a quantized .ccm for the int8 backend (default: --ccm)")
     parser.add_argument("--fresh-runs", type=int, default=3)
-    parser.add_argument("--clipcapctl", default=os.path.join(ROOT, ".build-perfbench", "release", "clipcapctl"))
     parser.add_argument("--limits", help="JSON written by tools/machine_limits.py")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
@@ -369,15 +351,16 @@ def main():
     # ---- ours first (no PyTorch in memory yet) ----
     ours = {}
     for b in backends:
-        ccm = args.int8_ccm if (backend_and_flags(b)[0] == "int8" and args.int8_ccm) else args.ccm
-        greedy, cmd1 = ours_bench(args.clipcapctl, ccm, args.image, [b], N, R, T, 1)
-        seed, cmd2 = ours_bench(args.clipcapctl, ccm, args.image, [b], N, R, T, args.candidates)
+        name, flags = backend_and_flags(b)
+        ccm = args.int8_ccm if (name == "int8" and args.int8_ccm) else args.ccm
+        greedy, cmd1 = ours_bench(args.clipcapctl, ccm, args.image, name, N, R, T, 1, flags)
+        seed, cmd2 = ours_bench(args.clipcapctl, ccm, args.image, name, N, R, T, args.candidates, flags)
         fresh = []
         for _ in range(args.fresh_runs):
             f, cmd3 = ours_fresh(args.clipcapctl, ccm, args.image, N, T, b)
             fresh.append(f)
         report["commands"] += [cmd1, cmd2, cmd3]
-        ours[b] = {"greedy": greedy["results"][0], "seed": seed["results"][0], "fresh": fresh, "ccm": ccm}
+        ours[b] = {"greedy": greedy, "seed": seed, "fresh": fresh, "ccm": ccm}
     report["ours"] = ours
 
     # ---- PyTorch: fresh processes first, then this process ----
