@@ -1,13 +1,18 @@
 import CCMFormat
 import Engine
 
-/// `reshape`: the same elements in a new shape (a copy; the executor may alias instead).
-struct NaiveReshape: Kernel {
+// Data movement is copying: contiguous runs are copied as blocks. These kernels are simple
+// enough to be the reference and fast enough for the BLAS backend, which uses them too
+// (all but permute).
+
+/// `reshape`: the same elements in a new shape (one block copy; the executor normally aliases
+/// instead of calling this).
+public struct NaiveReshape: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let target: [Int]
 
-    init?(_ request: KernelRequest) throws {
+    public init?(_ request: KernelRequest) throws {
         try request.requireInputs(1, atMost: 1)
         label = NodeLabel(request.node)
         guard let target = request.ints("shape") else { throw label.error("needs a 'shape' attribute (integers)") }
@@ -19,10 +24,10 @@ struct NaiveReshape: Kernel {
         self.operands = operands
     }
 
-    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+    public func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let x = try operands.input(0, inputs)
         let out = try operands.output(outputs, expected: try ShapeChecks.reshape(x.shape, to: target, label))
-        for i in 0..<x.count { out[i] = x.pointer[i] }
+        if UnsafePointer(out) != x.pointer { out.update(from: x.pointer, count: x.count) }
     }
 }
 
@@ -64,13 +69,14 @@ struct NaivePermute: Kernel {
     }
 }
 
-/// `slice`: a contiguous copy of `x[..., lo:hi, ...]` along `axis`, bounds resolved per call.
-struct NaiveSlice: Kernel {
+/// `slice`: a contiguous copy of `x[..., lo:hi, ...]` along `axis`, bounds resolved per call:
+/// one block copy per outer index.
+public struct NaiveSlice: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let spec: SliceSpec
 
-    init?(_ request: KernelRequest) throws {
+    public init?(_ request: KernelRequest) throws {
         try request.requireInputs(1, atMost: 1)
         label = NodeLabel(request.node)
         spec = try SliceSpec(request)
@@ -78,7 +84,7 @@ struct NaiveSlice: Kernel {
         self.operands = operands
     }
 
-    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+    public func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let x = try operands.input(0, inputs)
         let axis = try spec.axis(rank: x.shape.rank, label)
         let (lo, hi) = try spec.bounds(dim: x.shape[axis], context, label)
@@ -88,25 +94,23 @@ struct NaiveSlice: Kernel {
         var outer = 1, inner = 1
         for i in 0..<axis { outer *= x.shape[i] }
         for i in (axis + 1)..<x.shape.rank { inner *= x.shape[i] }
-        let dim = x.shape[axis], kept = hi - lo
+        let dim = x.shape[axis], block = (hi - lo) * inner
+        guard block > 0 else { return }
         for o in 0..<outer {
-            for a in 0..<kept {
-                for i in 0..<inner {
-                    out[(o * kept + a) * inner + i] = x.pointer[(o * dim + lo + a) * inner + i]
-                }
-            }
+            (out + o * block).update(from: x.pointer + (o * dim + lo) * inner, count: block)
         }
     }
 }
 
-/// `concat`: inputs joined along `axis`, equal in every other dimension.
-struct NaiveConcat: Kernel {
+/// `concat`: inputs joined along `axis`, equal in every other dimension: one block copy per
+/// input and outer index.
+public struct NaiveConcat: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let axis: Int
     let count: Int
 
-    init?(_ request: KernelRequest) throws {
+    public init?(_ request: KernelRequest) throws {
         label = NodeLabel(request.node)
         count = request.node.inputs.count
         try request.requireInputs(max(count, 1))
@@ -116,7 +120,7 @@ struct NaiveConcat: Kernel {
         self.operands = operands
     }
 
-    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+    public func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let first = try operands.input(0, inputs)
         let axis = try ShapeChecks.axis(self.axis, rank: first.shape.rank, label)
         var outShape = first.shape
@@ -133,32 +137,30 @@ struct NaiveConcat: Kernel {
         var outer = 1, inner = 1
         for i in 0..<axis { outer *= first.shape[i] }
         for i in (axis + 1)..<first.shape.rank { inner *= first.shape[i] }
-        let total = outShape[axis]
+        let outBlock = outShape[axis] * inner
         var position = 0
         for i in 0..<count {
             let x = try operands.input(i, inputs)
-            let dim = x.shape[axis]
-            for o in 0..<outer {
-                for a in 0..<dim {
-                    for e in 0..<inner {
-                        out[(o * total + position + a) * inner + e] = x.pointer[(o * dim + a) * inner + e]
-                    }
+            let block = x.shape[axis] * inner
+            if block > 0 {
+                for o in 0..<outer {
+                    (out + o * outBlock + position).update(from: x.pointer + o * block, count: block)
                 }
             }
-            position += dim
+            position += block
         }
     }
 }
 
 /// `expand`: `x [1, ...]` repeated along axis 0 to the first dimension of `like` (whose
-/// element type does not matter: only its shape is read).
-struct NaiveExpand: Kernel {
+/// element type does not matter: only its shape is read), one block copy per repeat.
+public struct NaiveExpand: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     /// The shape of `like` when it is a tensor of the model file.
     let constantLikeShape: Shape?
 
-    init?(_ request: KernelRequest) throws {
+    public init?(_ request: KernelRequest) throws {
         try request.requireInputs(2, atMost: 2)
         label = NodeLabel(request.node)
         guard let operands = FloatOperands(request, skipping: [1]) else { return nil }
@@ -166,7 +168,7 @@ struct NaiveExpand: Kernel {
         constantLikeShape = request.constants.count > 1 ? request.constants[1]?.shape : nil
     }
 
-    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
+    public func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let x = try operands.input(0, inputs)
         let likeShape: Shape
         if let constantLikeShape {
@@ -181,8 +183,7 @@ struct NaiveExpand: Kernel {
         var outShape = x.shape
         outShape[0] = likeShape[0]
         let out = try operands.output(outputs, expected: outShape)
-        for n in 0..<outShape[0] {
-            for i in 0..<x.count { out[n * x.count + i] = x.pointer[i] }
-        }
+        guard x.count > 0 else { return }
+        for n in 0..<outShape[0] { (out + n * x.count).update(from: x.pointer, count: x.count) }
     }
 }
