@@ -8,13 +8,13 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
 
 int cf32_uses_avx512(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") ? 1 : 0;
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
 #else
     return 0;
 #endif
@@ -33,11 +33,25 @@ int cf32_uses_avx512(void) {
 /// Rows of x per pass (accumulators: rows x 4 vectors <= 24 of the 32 registers).
 #define IO_ROWS 6
 
+/// 16 weights from `w` (f32, or f16 when `half`) at element `index`, widened to f32; `mask`
+/// selects the lanes read (the others are 0 and never touched in memory).
+AVX512 static inline __attribute__((always_inline)) __m512
+load_weights(const int half, const void *w, int64_t index, const int masked, const __mmask16 mask) {
+    if (half) {
+        const uint16_t *p = (const uint16_t *)w + index;
+        const __m256i h = masked ? _mm256_maskz_loadu_epi16(mask, p) : _mm256_loadu_si256((const __m256i *)p);
+        return _mm512_cvtph_ps(h);
+    }
+    const float *p = (const float *)w + index;
+    return masked ? _mm512_maskz_loadu_ps(mask, p) : _mm512_loadu_ps(p);
+}
+
 /// y[0..mr, 0..16*nv) (+)= x[0..mr, i0..i1) * w[i0..i1, 0..16*nv); the last vector is masked by
-/// `last`. `first`: start from zero instead of y.
+/// `last`. `first`: start from zero instead of y. `half`: w holds f16 (widened in registers, so
+/// half the bytes stream from memory).
 AVX512 static inline __attribute__((always_inline)) void
-block_io(const int mr, const int nv, const __mmask16 last, const int first, const float *x, int64_t k,
-         int64_t i0, int64_t i1, const float *w, int64_t ldw, float *y, int64_t ldy) {
+block_io(const int half, const int mr, const int nv, const __mmask16 last, const int first, const float *x, int64_t k,
+         int64_t i0, int64_t i1, const void *w, int64_t ldw, float *y, int64_t ldy) {
     __m512 acc[IO_ROWS][4];
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nv; j++) {
@@ -45,12 +59,15 @@ block_io(const int mr, const int nv, const __mmask16 last, const int first, cons
             else if (j == nv - 1) acc[r][j] = _mm512_maskz_loadu_ps(last, y + r * ldy + 16 * j);
             else acc[r][j] = _mm512_loadu_ps(y + r * ldy + 16 * j);
         }
+    const int64_t element = half ? 2 : 4;
     for (int64_t i = i0; i < i1; i++) {
-        const float *wr = w + i * ldw;
-        for (int j = 0; j < nv; j++) _mm_prefetch((const char *)(wr + CF32_IO_PREFETCH + 16 * j), _MM_HINT_T0);
+        const char *wr = (const char *)w + i * ldw * element;
+        // One prefetch per 64-byte line of this row's panel, CF32_IO_PREFETCH elements ahead.
+        for (int j = 0; j < nv; j += half ? 2 : 1)
+            _mm_prefetch(wr + (CF32_IO_PREFETCH + 16 * j) * element, _MM_HINT_T0);
         __m512 v[4];
         for (int j = 0; j < nv; j++)
-            v[j] = (j == nv - 1) ? _mm512_maskz_loadu_ps(last, wr + 16 * j) : _mm512_loadu_ps(wr + 16 * j);
+            v[j] = load_weights(half, w, i * ldw + 16 * j, j == nv - 1, last);
         for (int r = 0; r < mr; r++) {
             const __m512 b = _mm512_set1_ps(x[r * k + i]);
             for (int j = 0; j < nv; j++) acc[r][j] = _mm512_fmadd_ps(b, v[j], acc[r][j]);
@@ -66,23 +83,25 @@ block_io(const int mr, const int nv, const __mmask16 last, const int first, cons
 /// Every row of x over one block of weight rows and one panel: passes of at most IO_ROWS rows,
 /// the panel (IO_K_BLOCK rows x 64 columns, 4 KiB) staying in L1 between passes.
 AVX512 static inline __attribute__((always_inline)) void
-rows_over_block(const int nv, const __mmask16 last, const int first, const float *x, int64_t m, int64_t k,
-                int64_t i0, int64_t i1, const float *w, int64_t ldw, float *y, int64_t ldy) {
+rows_over_block(const int half, const int nv, const __mmask16 last, const int first, const float *x, int64_t m,
+                int64_t k, int64_t i0, int64_t i1, const void *w, int64_t ldw, float *y, int64_t ldy) {
     int64_t r = 0;
     for (; r + IO_ROWS <= m; r += IO_ROWS)
-        block_io(IO_ROWS, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy);
+        block_io(half, IO_ROWS, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy);
     switch (m - r) {
-    case 5: block_io(5, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 4: block_io(4, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 3: block_io(3, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 2: block_io(2, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 1: block_io(1, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 5: block_io(half, 5, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 4: block_io(half, 4, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 3: block_io(half, 3, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 2: block_io(half, 2, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 1: block_io(half, 1, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
     default: break;
     }
 }
 
-AVX512 void cf32_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
-                               const float *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+/// cf32_rows_io_range / cf16_rows_io_range, for weights of either width.
+AVX512 static inline __attribute__((always_inline)) void
+rows_io_range(const int half, const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
+              const void *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy) {
     if (k0 < 0) k0 = 0;
     if (k1 > k) k1 = k;
     if (k1 <= k0) {
@@ -90,18 +109,30 @@ AVX512 void cf32_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0,
             for (int64_t n = n0; n < n1; n++) y[r * ldy + n] = 0.0f;
         return;
     }
+    const int64_t element = half ? 2 : 4;
     // Weight-row blocks outermost, then 64-column panels: the weight is read once, in order.
     for (int64_t i0 = k0; i0 < k1; i0 += IO_K_BLOCK) {
         const int64_t i1 = i0 + IO_K_BLOCK < k1 ? i0 + IO_K_BLOCK : k1;
         const int first = i0 == k0;
         int64_t n = n0;
-        for (; n + 64 <= n1; n += 64) rows_over_block(4, 0xFFFF, first, x, m, k, i0, i1, w + n, ldw, y + n, ldy);
+        for (; n + 64 <= n1; n += 64)
+            rows_over_block(half, 4, 0xFFFF, first, x, m, k, i0, i1, (const char *)w + n * element, ldw, y + n, ldy);
         for (; n < n1; n += 16) {
             const int64_t left = n1 - n;
             const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            rows_over_block(1, mask, first, x, m, k, i0, i1, w + n, ldw, y + n, ldy);
+            rows_over_block(half, 1, mask, first, x, m, k, i0, i1, (const char *)w + n * element, ldw, y + n, ldy);
         }
     }
+}
+
+AVX512 void cf32_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
+                               const float *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    rows_io_range(0, x, m, k, k0, k1, w, ldw, n0, n1, y, ldy);
+}
+
+AVX512 void cf16_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
+                               const uint16_t *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    rows_io_range(1, x, m, k, k0, k1, w, ldw, n0, n1, y, ldy);
 }
 
 void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t ldw,

@@ -52,24 +52,28 @@ final class BLASMatchesNaiveTests: XCTestCase {
         assertClose(fast, reference, tolerance: 1e-4)
     }
 
-    /// 2-16 rows: the few-row AVX-512 kernels (where the CPU has them) — every row-pass remainder
-    /// (1-5 of 5 or 6 rows per pass), column tails that are not multiples of 4/16/64, k tails,
-    /// and shapes big enough to be split over the 2-thread pool.
+    /// 1-16 rows: the few-row AVX-512 kernels (where the CPU has them), f32 weights and f16 `io`
+    /// weights read in place — every row-pass remainder (1-5 of 5 or 6 rows per pass), column
+    /// tails that are not multiples of 4/16/64 (masked f16 loads), k tails, and shapes big
+    /// enough to be split over the 2-thread pool.
     func testLinearFewRowsBothLayouts() throws {
         var rng = SeededRandom(seed: 12)
         let sizes: [(k: Int, n: Int)] = [(1, 1), (7, 5), (16, 64), (33, 70), (100, 131), (300, 600)]
         var trial = 0
-        for m in Array(2...9) + [10, 13, 16] {
+        for m in Array(1...9) + [10, 13, 16] {
             for (k, n) in sizes {
                 for layout in ["io", "oi"] {
-                    trial += 1
-                    let x = rng.floats(m * k, in: -2...2)
-                    let w = Harness.weight(rng.floats(k * n, in: -1...1), layout == "io" ? [k, n] : [n, k])
-                    let bias: Operand = trial % 2 == 0 ? .weight(Harness.weight(rng.floats(n), [n], name: "b")) : .absent
-                    let (fast, reference) = try both("linear", [.activation(x, [m, k]), .weight(w), bias],
-                                                     attrs: ["w_layout": .string(layout), "activation": .string(trial % 3 == 0 ? "gelu_tanh" : "none")],
-                                                     outputShape: [m, n])
-                    assertClose(fast, reference, tolerance: 1e-5 * Float(k).squareRoot(), "linear m=\(m) k=\(k) n=\(n) \(layout)")
+                    for dtype in [DType.f32, .f16] {
+                        trial += 1
+                        let x = rng.floats(m * k, in: -2...2)
+                        let w = Harness.weight(rng.floats(k * n, in: -1...1), layout == "io" ? [k, n] : [n, k], dtype: dtype)
+                        let bias: Operand = trial % 2 == 0 ? .weight(Harness.weight(rng.floats(n), [n], name: "b")) : .absent
+                        let (fast, reference) = try both("linear", [.activation(x, [m, k]), .weight(w), bias],
+                                                         attrs: ["w_layout": .string(layout), "activation": .string(trial % 3 == 0 ? "gelu_tanh" : "none")],
+                                                         outputShape: [m, n])
+                        assertClose(fast, reference, tolerance: 1e-5 * Float(k).squareRoot(),
+                                    "linear m=\(m) k=\(k) n=\(n) \(layout) \(dtype)")
+                    }
                 }
             }
         }

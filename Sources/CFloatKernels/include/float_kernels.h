@@ -33,6 +33,11 @@ void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t 
 void cf32_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
                         const float *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy);
 
+/// cf32_rows_io_range for f16 weights (IEEE half, widened in registers): half the bytes of an
+/// f32 weight stream from memory, which bounds these products.
+void cf16_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
+                        const uint16_t *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy);
+
 /// dst[i] += src[i] for `count` floats.
 void cf32_add_into(float *dst, const float *src, int64_t count);
 

@@ -41,8 +41,8 @@ struct Epilogue: Sendable {
 /// (`FewRowProduct`) for 2-16; `io` weights ([K, N], no transpose) or `oi` ([N, K], transposed).
 /// Where the CPU has AVX-512, `io` weights with more rows go to the panel kernel
 /// (`PanelProduct`), which hides the weight's read behind the arithmetic. `f32` weights are used
-/// straight from the model file; `f16` `io` weights too (panel kernel, every row count); other
-/// `f16` / `bf16` are widened once, here, into memory the kernel owns.
+/// straight from the model file; `f16` `io` weights too (few-row kernels up to 16 rows, the
+/// panel kernel above); other `f16` / `bf16` are widened once, here, into memory the kernel owns.
 struct BLASLinear: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
@@ -114,7 +114,13 @@ struct BLASLinear: Kernel {
         if k == 0 {
             out.update(repeating: 0, count: rows * n)
         } else if let halfWeight {
-            PanelProduct.product(m: rows, n: n, k: k, a: x.pointer, b: halfWeight.base, half: true, c: out, context: context)
+            if FewRowProduct.handles(rows: rows) {
+                FewRowProduct.productHalf(m: rows, n: n, k: k, a: x.pointer,
+                                          b: halfWeight.base.assumingMemoryBound(to: UInt16.self), c: out, context: context)
+            } else {
+                PanelProduct.product(m: rows, n: n, k: k, a: x.pointer, b: halfWeight.base, half: true, c: out,
+                                     context: context)
+            }
         } else if let weight {
             if FewRowProduct.handles(rows: rows) {
                 FewRowProduct.product(m: rows, n: n, k: k, a: x.pointer, b: weight.base, transposeB: transposed,

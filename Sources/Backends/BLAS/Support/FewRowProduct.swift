@@ -48,20 +48,42 @@ enum FewRowProduct {
             if chunks == 1 { body(0) } else { pool.parallelFor(chunks, body) }
             return
         }
-        // io: split the weight's rows (k), so each thread streams one contiguous slice (split
-        // columns, each thread would read a short piece of every row, which the prefetchers
-        // follow badly: measured 13 GB/s against ~24); partial sums go to scratch, then add up.
+        splitWeightRows(m: m, n: n, k: k, c: c, context: context, parallel: parallel) { k0, k1, y in
+            cf32_rows_io_range(a, m64, k64, k0, k1, b, n64, 0, n64, y, n64)
+        }
+    }
+
+    /// `C[m×n] = A[m×k] · B` for an `f16` `io` weight B `[k×n]` read in place from the model
+    /// file: widened in registers, so half the bytes stream from memory (the bound at these
+    /// row counts).
+    static func productHalf(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<UInt16>,
+                            c: UnsafeMutablePointer<Float>, context: ExecutionContext) {
+        let (m64, k64, n64) = (Int64(m), Int64(k), Int64(n))
+        let parallel = context.pool.threads > 1 && m * n * k >= (1 << 18)
+        splitWeightRows(m: m, n: n, k: k, c: c, context: context, parallel: parallel) { k0, k1, y in
+            cf16_rows_io_range(a, m64, k64, k0, k1, b, n64, 0, n64, y, n64)
+        }
+    }
+
+    /// Runs an `io` product split over the weight's rows (k), so each thread streams one
+    /// contiguous slice (split columns, each thread would read a short piece of every row, which
+    /// the prefetchers follow badly: measured 13 GB/s against ~24). `slice(k0, k1, y)` computes
+    /// the partial product over weight rows [k0, k1) into y (row stride n); the partial sums go
+    /// to scratch and are added up.
+    private static func splitWeightRows(m: Int, n: Int, k: Int, c: UnsafeMutablePointer<Float>,
+                                        context: ExecutionContext, parallel: Bool,
+                                        _ slice: (Int64, Int64, UnsafeMutablePointer<Float>) -> Void) {
+        let pool = context.pool
         let parts = parallel ? min(pool.threads, max(1, k / 64)) : 1
         if parts == 1 {
-            cf32_rows_io(a, m64, k64, b, n64, 0, n64, c, n64)
+            slice(0, Int64(k), c)
             return
         }
-        let slice = (k + parts - 1) / parts
+        let rows = (k + parts - 1) / parts
         let partials = context.scratch(bytes: (parts - 1) * m * n * 4).assumingMemoryBound(to: Float.self)
         pool.parallelFor(parts) { part in
-            let k0 = part * slice, k1 = min(k, k0 + slice)
-            let y = part == 0 ? c : partials + (part - 1) * m * n
-            cf32_rows_io_range(a, m64, k64, Int64(k0), Int64(k1), b, n64, 0, n64, y, n64)
+            let k0 = part * rows, k1 = min(k, k0 + rows)
+            slice(Int64(k0), Int64(k1), part == 0 ? c : partials + (part - 1) * m * n)
         }
         for part in 1..<parts { cf32_add_into(c, partials + (part - 1) * m * n, Int64(m * n)) }
     }
