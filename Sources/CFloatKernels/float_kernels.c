@@ -161,60 +161,68 @@ AVX512 static inline __m128 reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
-/// `mr` rows of x against four contiguous weight rows (four output columns).
+/// `mr` rows of x against four contiguous weight rows (four output columns); `half`: the
+/// weight rows hold f16.
 AVX512 static inline __attribute__((always_inline)) void
-tile_oi(const int mr, const float *x, int64_t k, const float *w0, float *y, int64_t ldy) {
-    const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+tile_oi(const int half, const int mr, const float *x, int64_t k, const void *w0, float *y, int64_t ldy) {
+    const int64_t row = k * (half ? 2 : 4);
+    const char *w[4] = {(const char *)w0, (const char *)w0 + row, (const char *)w0 + 2 * row, (const char *)w0 + 3 * row};
     __m512 acc[OI_ROWS][4];
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i < k; i += 16) {
+    for (int64_t i = 0; i < k; i += 16) {
         const __mmask16 mask = (k - i >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
-        _mm_prefetch((const char *)(w0 + i + 256), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w1 + i + 256), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w2 + i + 256), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w3 + i + 256), _MM_HINT_T0);
-        const __m512 v0 = _mm512_maskz_loadu_ps(mask, w0 + i), v1 = _mm512_maskz_loadu_ps(mask, w1 + i);
-        const __m512 v2 = _mm512_maskz_loadu_ps(mask, w2 + i), v3 = _mm512_maskz_loadu_ps(mask, w3 + i);
+        for (int j = 0; j < 4; j++) _mm_prefetch(w[j] + (i + 256) * (half ? 2 : 4), _MM_HINT_T0);
+        __m512 v[4];
+        for (int j = 0; j < 4; j++) v[j] = load_weights(half, w[j], i, 1, mask);
         for (int r = 0; r < mr; r++) {
             const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * k + i);
-            acc[r][0] = _mm512_fmadd_ps(xv, v0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(xv, v1, acc[r][1]);
-            acc[r][2] = _mm512_fmadd_ps(xv, v2, acc[r][2]);
-            acc[r][3] = _mm512_fmadd_ps(xv, v3, acc[r][3]);
+            for (int j = 0; j < 4; j++) acc[r][j] = _mm512_fmadd_ps(xv, v[j], acc[r][j]);
         }
     }
     for (int r = 0; r < mr; r++) _mm_storeu_ps(y + r * ldy, reduce4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
 }
 
-AVX512 static float dot_ps(const float *a, const float *b, int64_t k) {
+AVX512 static inline __attribute__((always_inline)) float dot_ps(const int half, const float *a, const void *b, int64_t k) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < k; i += 16) {
         const __mmask16 mask = (k - i >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), acc);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), load_weights(half, b, i, 1, mask), acc);
     }
     return _mm512_reduce_add_ps(acc);
 }
 
-AVX512 void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,
-                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
+/// cf32_rows_oi / cf16_rows_oi, for weights of either width.
+AVX512 static inline __attribute__((always_inline)) void
+rows_oi(const int half, const float *x, int64_t m, int64_t k, const void *w, int64_t n0, int64_t n1, float *y,
+        int64_t ldy) {
+    const int64_t row = k * (half ? 2 : 4);
     int64_t n = n0;
     // Weight tiles outermost: four weight rows stay in L1 while every row of x passes over them.
     for (; n + 4 <= n1; n += 4) {
-        const float *wt = w + n * k;
+        const char *wt = (const char *)w + n * row;
         int64_t r = 0;
-        for (; r + OI_ROWS <= m; r += OI_ROWS) tile_oi(OI_ROWS, x + r * k, k, wt, y + r * ldy + n, ldy);
+        for (; r + OI_ROWS <= m; r += OI_ROWS) tile_oi(half, OI_ROWS, x + r * k, k, wt, y + r * ldy + n, ldy);
         switch (m - r) {
-        case 4: tile_oi(4, x + r * k, k, wt, y + r * ldy + n, ldy); break;
-        case 3: tile_oi(3, x + r * k, k, wt, y + r * ldy + n, ldy); break;
-        case 2: tile_oi(2, x + r * k, k, wt, y + r * ldy + n, ldy); break;
-        case 1: tile_oi(1, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 4: tile_oi(half, 4, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 3: tile_oi(half, 3, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 2: tile_oi(half, 2, x + r * k, k, wt, y + r * ldy + n, ldy); break;
+        case 1: tile_oi(half, 1, x + r * k, k, wt, y + r * ldy + n, ldy); break;
         default: break;
         }
     }
     for (; n < n1; n++)
-        for (int64_t r = 0; r < m; r++) y[r * ldy + n] = dot_ps(x + r * k, w + n * k, k);
+        for (int64_t r = 0; r < m; r++) y[r * ldy + n] = dot_ps(half, x + r * k, (const char *)w + n * row, k);
+}
+
+AVX512 void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,
+                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    rows_oi(0, x, m, k, w, n0, n1, y, ldy);
+}
+
+AVX512 void cf16_rows_oi(const float *x, int64_t m, int64_t k, const uint16_t *w,
+                         int64_t n0, int64_t n1, float *y, int64_t ldy) {
+    rows_oi(1, x, m, k, w, n0, n1, y, ldy);
 }
 
 // MARK: - attention

@@ -45,6 +45,10 @@ void cf32_add_into(float *dst, const float *src, int64_t count);
 void cf32_rows_oi(const float *x, int64_t m, int64_t k, const float *w,
                   int64_t n0, int64_t n1, float *y, int64_t ldy);
 
+/// cf32_rows_oi for f16 weights (widened in registers; m at most CF32_MAX_ROWS is the intended use).
+void cf16_rows_oi(const float *x, int64_t m, int64_t k, const uint16_t *w,
+                  int64_t n0, int64_t n1, float *y, int64_t ldy);
+
 /// One (batch, head) of attention: out[i] = softmax(scale · q[i]·k[j]ᵀ over visible j) · v, for
 /// rows `model` floats apart (a head's columns addressed in place). Causal: query i sees keys
 /// [0, i + keys - queries]. head_dim must be a multiple of 16, at most 128. `scores` holds at

@@ -41,8 +41,9 @@ struct Epilogue: Sendable {
 /// (`FewRowProduct`) for 2-16; `io` weights ([K, N], no transpose) or `oi` ([N, K], transposed).
 /// Where the CPU has AVX-512, `io` weights with more rows go to the panel kernel
 /// (`PanelProduct`), which hides the weight's read behind the arithmetic. `f32` weights are used
-/// straight from the model file; `f16` `io` weights too (few-row kernels up to 16 rows, the
-/// panel kernel above); other `f16` / `bf16` are widened once, here, into memory the kernel owns.
+/// straight from the model file; `f16` weights too where the CPU has AVX-512 (`io`: few-row
+/// kernels up to 16 rows, the panel kernel above; `oi`: few-row kernels in passes of 16 rows);
+/// other `f16` / `bf16` are widened once, here, into memory the kernel owns.
 struct BLASLinear: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
@@ -68,7 +69,10 @@ struct BLASLinear: Kernel {
         }
         transposed = layout == "oi"
         let constant = request.constants.count > 1 ? request.constants[1] : nil
-        let half = PanelProduct.available && !transposed ? constant.flatMap(HalfMatrix.init) : nil
+        // f16 read in place: `io` by the few-row and panel kernels, `oi` (e.g. a tied LM head)
+        // by the few-row kernels, in passes of 16 rows.
+        let readsHalf = transposed ? FewRowProduct.available : PanelProduct.available
+        let half = readsHalf ? constant.flatMap(HalfMatrix.init) : nil
         guard let operands = FloatOperands(request, skipping: half == nil ? [] : [1]) else { return nil }
         guard let shape = half == nil ? operands.prepared[1]?.shape : constant?.shape else {
             throw label.error("the weight (input 1) must be a tensor of the model file")
@@ -114,9 +118,10 @@ struct BLASLinear: Kernel {
         if k == 0 {
             out.update(repeating: 0, count: rows * n)
         } else if let halfWeight {
-            if FewRowProduct.handles(rows: rows) {
+            if transposed || FewRowProduct.handles(rows: rows) {
                 FewRowProduct.productHalf(m: rows, n: n, k: k, a: x.pointer,
-                                          b: halfWeight.base.assumingMemoryBound(to: UInt16.self), c: out, context: context)
+                                          b: halfWeight.base.assumingMemoryBound(to: UInt16.self), transposeB: transposed,
+                                          c: out, context: context)
             } else {
                 PanelProduct.product(m: rows, n: n, k: k, a: x.pointer, b: halfWeight.base, half: true, c: out,
                                      context: context)

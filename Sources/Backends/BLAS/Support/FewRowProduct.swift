@@ -24,6 +24,9 @@ enum FewRowProduct {
         }
     }()
 
+    /// Whether this CPU has the kernels (`productHalf` needs them whatever `rowRange` says).
+    static let available = cf32_uses_avx512() != 0
+
     /// Whether `rows` goes to these kernels on this CPU.
     @inline(__always) static func handles(rows: Int) -> Bool {
         rowRange?.contains(rows) ?? false
@@ -36,16 +39,9 @@ enum FewRowProduct {
         let (m64, k64, n64) = (Int64(m), Int64(k), Int64(n))
         let parallel = pool.threads > 1 && m * n * k >= (1 << 18)
         if transposeB {
-            // oi: every output column reads one contiguous weight row; split the columns, in
-            // 4-column tiles, two chunks per thread so a busy core does not hold the others up.
-            let tiles = (n + 3) / 4
-            let chunks = parallel ? min(tiles, pool.threads * 2) : 1
-            let per = (tiles + chunks - 1) / chunks * 4
-            let body: (Int) -> Void = { chunk in
-                let n0 = min(n, chunk * per), n1 = min(n, n0 + per)
-                if n0 < n1 { cf32_rows_oi(a, m64, k64, b, Int64(n0), Int64(n1), c, n64) }
+            splitColumns(n: n, pool: pool, parallel: parallel) { n0, n1 in
+                cf32_rows_oi(a, m64, k64, b, n0, n1, c, n64)
             }
-            if chunks == 1 { body(0) } else { pool.parallelFor(chunks, body) }
             return
         }
         splitWeightRows(m: m, n: n, k: k, c: c, context: context, parallel: parallel) { k0, k1, y in
@@ -53,15 +49,41 @@ enum FewRowProduct {
         }
     }
 
-    /// `C[m×n] = A[m×k] · B` for an `f16` `io` weight B `[k×n]` read in place from the model
-    /// file: widened in registers, so half the bytes stream from memory (the bound at these
-    /// row counts).
+    /// `C[m×n] = A[m×k] · B` for an `f16` weight read in place from the model file, B `[k×n]`
+    /// or (`transposeB`) `[n×k]`: widened in registers, so half the bytes stream from memory
+    /// (the bound at these row counts). `oi` products of more than `CF32_MAX_ROWS` rows run in
+    /// passes of that many (each pass reads the weight again; `io` ones go to the panel kernel).
     static func productHalf(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<UInt16>,
-                            c: UnsafeMutablePointer<Float>, context: ExecutionContext) {
-        let (m64, k64, n64) = (Int64(m), Int64(k), Int64(n))
+                            transposeB: Bool, c: UnsafeMutablePointer<Float>, context: ExecutionContext) {
+        let (k64, n64) = (Int64(k), Int64(n))
         let parallel = context.pool.threads > 1 && m * n * k >= (1 << 18)
+        if transposeB {
+            let pass = Int(CF32_MAX_ROWS)
+            for r0 in stride(from: 0, to: m, by: pass) {
+                let rows = Int64(min(pass, m - r0))
+                splitColumns(n: n, pool: context.pool, parallel: parallel) { n0, n1 in
+                    cf16_rows_oi(a + r0 * k, rows, k64, b, n0, n1, c + r0 * n, n64)
+                }
+            }
+            return
+        }
+        let m64 = Int64(m)
         splitWeightRows(m: m, n: n, k: k, c: c, context: context, parallel: parallel) { k0, k1, y in
             cf16_rows_io_range(a, m64, k64, k0, k1, b, n64, 0, n64, y, n64)
+        }
+    }
+
+    /// Runs an `oi` product split over the output columns: every output column reads one
+    /// contiguous weight row; 4-column tiles, two chunks per thread so that a busy core does not
+    /// hold the others up. `columns(n0, n1)` computes columns [n0, n1).
+    private static func splitColumns(n: Int, pool: ThreadPool, parallel: Bool, _ columns: (Int64, Int64) -> Void) {
+        let tiles = (n + 3) / 4
+        let chunks = parallel ? min(tiles, pool.threads * 2) : 1
+        if chunks == 1 { return columns(0, Int64(n)) }
+        let per = (tiles + chunks - 1) / chunks * 4
+        pool.parallelFor(chunks) { chunk in
+            let n0 = min(n, chunk * per), n1 = min(n, n0 + per)
+            if n0 < n1 { columns(Int64(n0), Int64(n1)) }
         }
     }
 

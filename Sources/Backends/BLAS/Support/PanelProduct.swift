@@ -13,7 +13,7 @@ enum PanelProduct {
 
     /// Whether `f32` weights use the panel kernel for more rows than the few-row kernels take
     /// (the CLIP encoder's 50), instead of `sgemm`. `CLIPCAP_BLAS_PANEL=0` keeps `sgemm` (to
-    /// compare); `f16` weights always use the panel kernel where it is available.
+    /// compare); `f16` `io` weights of that many rows always use it where it is available.
     static let usedForF32: Bool = {
         guard available else { return false }
         return ProcessInfo.processInfo.environment["CLIPCAP_BLAS_PANEL"] != "0"
