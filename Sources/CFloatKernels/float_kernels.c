@@ -172,7 +172,13 @@ tile_oi(const int half, const int mr, const float *x, int64_t k, const void *w0,
         for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
     for (int64_t i = 0; i < k; i += 16) {
         const __mmask16 mask = (k - i >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
-        for (int j = 0; j < 4; j++) _mm_prefetch(w[j] + (i + 256) * (half ? 2 : 4), _MM_HINT_T0);
+        // Into L1 a little ahead on each row, and into L2 the same columns of the next tile's
+        // rows (4 rows on): the next tile starts with its weights on chip. Measured on the
+        // 21128x768 LM head, 2 threads: 5 rows 25 -> 30.5 GB/s, 1 row 29 -> 32.8.
+        for (int j = 0; j < 4; j++) {
+            _mm_prefetch(w[j] + (i + 256) * (half ? 2 : 4), _MM_HINT_T0);
+            _mm_prefetch(w[j] + 4 * row + i * (half ? 2 : 4), _MM_HINT_T1);
+        }
         __m512 v[4];
         for (int j = 0; j < 4; j++) v[j] = load_weights(half, w[j], i, 1, mask);
         for (int r = 0; r < mr; r++) {
