@@ -62,9 +62,15 @@ block_io(const int half, const int mr, const int nv, const __mmask16 last, const
     const int64_t element = half ? 2 : 4;
     for (int64_t i = i0; i < i1; i++) {
         const char *wr = (const char *)w + i * ldw * element;
-        // One prefetch per 64-byte line of this row's panel, CF32_IO_PREFETCH elements ahead.
-        for (int j = 0; j < nv; j += half ? 2 : 1)
+        // One prefetch per 64-byte line of this row's panel: into L1 CF32_IO_PREFETCH elements
+        // ahead on the row, and into L2 the same columns one block of rows down, where the next
+        // block's sweep will read them (a sweep of 32 rows is well inside L2; past the end of
+        // the weight a prefetch reads nothing that matters and never faults). The second one
+        // measured 28.2 -> 30.5 GB/s at 5 rows, 31.3 -> 32.3 at one (48 GPT-2 matrices, 2 threads).
+        for (int j = 0; j < nv; j += half ? 2 : 1) {
             _mm_prefetch(wr + (CF32_IO_PREFETCH + 16 * j) * element, _MM_HINT_T0);
+            _mm_prefetch(wr + (IO_K_BLOCK * ldw + 16 * j) * element, _MM_HINT_T1);
+        }
         __m512 v[4];
         for (int j = 0; j < nv; j++)
             v[j] = load_weights(half, w, i * ldw + 16 * j, j == nv - 1, last);
