@@ -242,7 +242,10 @@ def fresh_torch(model_dir, image, threads, tokens):
 
 def backend_and_flags(label):
     """'blas' -> ('blas', []); 'blas-lowmem' -> ('blas', ['--low-memory']); 'blas-keep' ->
-    ('blas', ['--keep-weights']) (each a column of its own)."""
+    ('blas', ['--keep-weights']); 'blas-f16' -> ('blas', []) on --f16-ccm (each a column of
+    its own)."""
+    if label.endswith("-f16"):
+        return label[: -len("-f16")], []
     if label.endswith("-lowmem"):
         return label[: -len("-lowmem")], ["--low-memory"]
     if label.endswith("-keep"):
@@ -338,8 +341,10 @@ def main():
     add_shared_arguments(parser, clipcapctl=os.path.join(ROOT, ".build-perfbench", "release", "clipcapctl"))
     parser.add_argument("--candidates", type=int, default=5)
     parser.add_argument("--backends", default="blas",
-                        help="our backends, comma-separated (e.g. blas,int8); NAME-lowmem runs NAME with --low-memory, NAME-keep with --keep-weights")
+                        help="our backends, comma-separated (e.g. blas,int8); NAME-lowmem runs NAME with --low-memory, NAME-keep with --keep-weights, NAME-f16 on --f16-ccm")
     parser.add_argument("--int8-ccm", help="a quantized .ccm for the int8 backend (default: --ccm)")
+    parser.add_argument("--f16-ccm", help="the same weights converted with --dtype f16, for NAME-f16 columns "
+                                          "(another model: its GPT-2 and mapper are rounded)")
     parser.add_argument("--fresh-runs", type=int, default=3)
     parser.add_argument("--limits", help="JSON written by tools/machine_limits.py")
     parser.add_argument("--json", help="write every figure to this file")
@@ -353,6 +358,10 @@ def main():
     for b in backends:
         name, flags = backend_and_flags(b)
         ccm = args.int8_ccm if (name == "int8" and args.int8_ccm) else args.ccm
+        if b.endswith("-f16"):
+            if not args.f16_ccm:
+                sys.exit(f"error: backend {b} needs --f16-ccm (a file converted with --dtype f16)")
+            ccm = args.f16_ccm
         greedy, cmd1 = ours_bench(args.clipcapctl, ccm, args.image, name, N, R, T, 1, flags)
         seed, cmd2 = ours_bench(args.clipcapctl, ccm, args.image, name, N, R, T, args.candidates, flags)
         fresh = []
