@@ -50,8 +50,8 @@ load_weights(const int half, const void *w, int64_t index, const int masked, con
 /// `last`. `first`: start from zero instead of y. `half`: w holds f16 (widened in registers, so
 /// half the bytes stream from memory).
 AVX512 static inline __attribute__((always_inline)) void
-block_io(const int half, const int mr, const int nv, const __mmask16 last, const int first, const float *x, int64_t k,
-         int64_t i0, int64_t i1, const void *w, int64_t ldw, float *y, int64_t ldy) {
+block_io(const int half, const int ahead, const int mr, const int nv, const __mmask16 last, const int first,
+         const float *x, int64_t k, int64_t i0, int64_t i1, const void *w, int64_t ldw, float *y, int64_t ldy) {
     __m512 acc[IO_ROWS][4];
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nv; j++) {
@@ -63,13 +63,13 @@ block_io(const int half, const int mr, const int nv, const __mmask16 last, const
     for (int64_t i = i0; i < i1; i++) {
         const char *wr = (const char *)w + i * ldw * element;
         // One prefetch per 64-byte line of this row's panel: into L1 CF32_IO_PREFETCH elements
-        // ahead on the row, and into L2 the same columns one block of rows down, where the next
-        // block's sweep will read them (a sweep of 32 rows is well inside L2; past the end of
-        // the weight a prefetch reads nothing that matters and never faults). The second one
-        // measured 28.2 -> 30.5 GB/s at 5 rows, 31.3 -> 32.3 at one (48 GPT-2 matrices, 2 threads).
+        // ahead on the row, and (`ahead`) into L2 the same columns one block of rows down, where
+        // the next block's sweep will read them (past the end of the weight a prefetch reads
+        // nothing that matters and never faults). The second one measured 28.2 -> 30.5 GB/s at
+        // 5 rows, 31.3 -> 32.3 at one (48 GPT-2 matrices, 2 threads).
         for (int j = 0; j < nv; j += half ? 2 : 1) {
             _mm_prefetch(wr + (CF32_IO_PREFETCH + 16 * j) * element, _MM_HINT_T0);
-            _mm_prefetch(wr + (IO_K_BLOCK * ldw + 16 * j) * element, _MM_HINT_T1);
+            if (ahead) _mm_prefetch(wr + (IO_K_BLOCK * ldw + 16 * j) * element, _MM_HINT_T1);
         }
         __m512 v[4];
         for (int j = 0; j < nv; j++)
@@ -89,17 +89,17 @@ block_io(const int half, const int mr, const int nv, const __mmask16 last, const
 /// Every row of x over one block of weight rows and one panel: passes of at most IO_ROWS rows,
 /// the panel (IO_K_BLOCK rows x 64 columns, 4 KiB) staying in L1 between passes.
 AVX512 static inline __attribute__((always_inline)) void
-rows_over_block(const int half, const int nv, const __mmask16 last, const int first, const float *x, int64_t m,
-                int64_t k, int64_t i0, int64_t i1, const void *w, int64_t ldw, float *y, int64_t ldy) {
+rows_over_block(const int half, const int ahead, const int nv, const __mmask16 last, const int first, const float *x,
+                int64_t m, int64_t k, int64_t i0, int64_t i1, const void *w, int64_t ldw, float *y, int64_t ldy) {
     int64_t r = 0;
     for (; r + IO_ROWS <= m; r += IO_ROWS)
-        block_io(half, IO_ROWS, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy);
+        block_io(half, ahead, IO_ROWS, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy);
     switch (m - r) {
-    case 5: block_io(half, 5, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 4: block_io(half, 4, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 3: block_io(half, 3, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 2: block_io(half, 2, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
-    case 1: block_io(half, 1, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 5: block_io(half, ahead, 5, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 4: block_io(half, ahead, 4, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 3: block_io(half, ahead, 3, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 2: block_io(half, ahead, 2, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
+    case 1: block_io(half, ahead, 1, nv, last, first, x + r * k, k, i0, i1, w, ldw, y + r * ldy, ldy); break;
     default: break;
     }
 }
@@ -116,17 +116,22 @@ rows_io_range(const int half, const float *x, int64_t m, int64_t k, int64_t k0, 
         return;
     }
     const int64_t element = half ? 2 : 4;
+    // Prefetch the next block into L2 only while a block's sweep (this block and the next
+    // together) fits in it comfortably (GPT-2's widest, 3072 f32 columns, is 393 KB): with the
+    // mapper's 7680 columns (983 KB) it evicted what it fetched and the product slowed from
+    // 4.1 to 5.5 ms; at f16 (491 KB) from 2.1 to 2.3.
+    const int ahead = IO_K_BLOCK * (n1 - n0) * element <= (400 << 10);
     // Weight-row blocks outermost, then 64-column panels: the weight is read once, in order.
     for (int64_t i0 = k0; i0 < k1; i0 += IO_K_BLOCK) {
         const int64_t i1 = i0 + IO_K_BLOCK < k1 ? i0 + IO_K_BLOCK : k1;
         const int first = i0 == k0;
         int64_t n = n0;
         for (; n + 64 <= n1; n += 64)
-            rows_over_block(half, 4, 0xFFFF, first, x, m, k, i0, i1, (const char *)w + n * element, ldw, y + n, ldy);
+            rows_over_block(half, ahead, 4, 0xFFFF, first, x, m, k, i0, i1, (const char *)w + n * element, ldw, y + n, ldy);
         for (; n < n1; n += 16) {
             const int64_t left = n1 - n;
             const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            rows_over_block(half, 1, mask, first, x, m, k, i0, i1, (const char *)w + n * element, ldw, y + n, ldy);
+            rows_over_block(half, ahead, 1, mask, first, x, m, k, i0, i1, (const char *)w + n * element, ldw, y + n, ldy);
         }
     }
 }
