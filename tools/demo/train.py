@@ -153,6 +153,42 @@ def build_mirrored_captions(cache_dir: str, seed: int, n: int, workers: int) -> 
     return caps
 
 
+class JoinedSets:
+    """Several sets' image memmaps addressed as one array by row index (an index array or a
+    slice), so that training can draw from more distinct images than one cache holds."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self):
+        return int(self.starts[-1])
+
+    def __getitem__(self, rows):
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        out = np.empty((len(rows),) + self.parts[0].shape[1:], dtype=self.parts[0].dtype)
+        for part, start, stop in zip(self.parts, self.starts[:-1], self.starts[1:]):
+            inside = (rows >= start) & (rows < stop)
+            if inside.any():
+                out[inside] = part[rows[inside] - start]
+        return out
+
+
+def build_training_sets(cache_dir: str, seeds: list, n: int, workers: int, hflip: bool):
+    """The images, captions, patch labels and (with ``hflip``) mirrored captions of ``n`` images
+    of each world set in ``seeds``, joined in that order."""
+    images, caps, patches, mirrors = [], [], [], []
+    for seed in seeds:
+        x, c = build_cache(cache_dir, seed, n, workers)
+        images.append(x)
+        caps += c
+        patches.append(build_patch_labels(cache_dir, seed, n, workers))
+        if hflip:
+            mirrors += build_mirrored_captions(cache_dir, seed, n, workers)
+    joined = images[0] if len(images) == 1 else JoinedSets(images)
+    return joined, caps, torch.cat(patches), mirrors
+
+
 _SCALE = torch.tensor([1.0 / (255.0 * s) for s in dm.CLIP_STD])
 _SHIFT = torch.tensor([-m / s for m, s in zip(dm.CLIP_MEAN, dm.CLIP_STD)])
 
@@ -384,8 +420,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output model folder (e.g. models/demo-src)")
     ap.add_argument("--cache", default="/tmp/clipcap-demo-cache", help="folder of the pre-rendered data memmaps")
-    ap.add_argument("--n-train", type=int, default=16000)
-    ap.add_argument("--data-seed", type=int, default=1)
+    ap.add_argument("--n-train", type=int, default=16000, help="images per training set")
+    ap.add_argument("--data-seed", default="1", help="world set(s) to train on, e.g. 1 or 1,3 (n-train images of each)")
     ap.add_argument("--eval-seed", type=int, default=2)
     ap.add_argument("--n-eval", type=int, default=500)
     ap.add_argument("--steps", type=int, default=5000)
@@ -438,14 +474,17 @@ def main(argv=None) -> int:
     dm.write_vocab(vocab_path)
     tok = dm.CaptionTokenizer(vocab_path)
 
-    train_x, train_caps = build_cache(args.cache, args.data_seed, args.n_train, args.workers)
+    data_seeds = [int(x) for x in str(args.data_seed).split(",")]
+    if args.eval_seed in data_seeds:
+        raise SystemExit(f"--eval-seed {args.eval_seed} is also a training set")
+    train_x, train_caps, train_patches, mirror_caps = build_training_sets(
+        args.cache, data_seeds, args.n_train, args.workers, bool(args.hflip))
+    n_train = len(train_caps)
     eval_x, eval_caps = build_cache(args.cache, args.eval_seed, args.n_eval, args.workers)
     train_ids = tokenize_all(tok, train_caps)
     train_counts, train_ranks = aux_targets(train_caps)
-    train_patches = build_patch_labels(args.cache, args.data_seed, args.n_train, args.workers)
     if args.hflip:
         # Mirrored targets per image; images that cannot be flipped keep their own.
-        mirror_caps = build_mirrored_captions(args.cache, args.data_seed, args.n_train, args.workers)
         can_mirror = torch.tensor([bool(c) for c in mirror_caps])
         mirror_caps = [m or c for m, c in zip(mirror_caps, train_caps)]
         mirror_ids = tokenize_all(tok, mirror_caps)
@@ -495,7 +534,7 @@ def main(argv=None) -> int:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(args.seed)
-    order = torch.randperm(args.n_train, generator=gen)
+    order = torch.randperm(n_train, generator=gen)
     pos = 0
     t_train = time.time()
     running = 0.0
@@ -505,8 +544,8 @@ def main(argv=None) -> int:
             print(f"stopping early after {step} steps (--stop-after {args.stop_after:.0f}s)", flush=True)
             cfg["stopped_at_step"] = step
             break
-        if pos + args.batch > args.n_train:
-            order = torch.randperm(args.n_train, generator=gen)
+        if pos + args.batch > n_train:
+            order = torch.randperm(n_train, generator=gen)
             pos = 0
         idx = np.sort(order[pos:pos + args.batch].numpy())
         pos += args.batch
