@@ -146,11 +146,6 @@ AVX512 void cf16_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0,
     rows_io_range(1, x, m, k, k0, k1, w, ldw, n0, n1, y, ldy);
 }
 
-void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t ldw,
-                  int64_t n0, int64_t n1, float *y, int64_t ldy) {
-    cf32_rows_io_range(x, m, k, 0, k, w, ldw, n0, n1, y, ldy);
-}
-
 AVX512 void cf32_add_into(float *dst, const float *src, int64_t count) {
     int64_t i = 0;
     for (; i + 16 <= count; i += 16)

@@ -390,7 +390,6 @@ def check_saved(out: str, model: dm.DemoCaptioner, crops: np.ndarray, tok) -> No
         raise SystemExit("saved model files do not reproduce the trained model")
 
 
-
 def load_growing(module: torch.nn.Module, state: dict, layer_pattern: str, output_projections: tuple) -> list:
     """Loads `state` into `module`, which may have more residual layers than the saved model.
 
@@ -415,6 +414,7 @@ def load_growing(module: torch.nn.Module, state: dict, layer_pattern: str, outpu
                 params[layer + proj + ".weight"].zero_()
                 params[layer + proj + ".bias"].zero_()
     return sorted(l.rstrip(".") for l in new_layers)
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -22,14 +22,11 @@ enum { CF32_MAX_ROWS = 16 };
 /// 1 when the AVX-512 path runs on this CPU, 0 when the portable (auto-vectorised AVX2) path does.
 int cf32_uses_avx512(void);
 
-/// `io` weights ([K, N] row-major, row stride ldw): y[r, n] = sum_k x[r, k] * w[k, n]
-/// for rows r in [0, m) and columns n in [n0, n1). x is [m, k] (row stride k); y has row stride ldy.
-void cf32_rows_io(const float *x, int64_t m, int64_t k, const float *w, int64_t ldw,
-                  int64_t n0, int64_t n1, float *y, int64_t ldy);
-
-/// The partial product over weight rows [k0, k1) only (y overwritten): several threads each
-/// take a contiguous slice of an `io` weight, the one order in which it streams from memory at
-/// full speed, and their partial sums are added with cf32_add_into.
+/// `io` weights ([K, N] row-major, row stride ldw): y[r, n] = sum_{k in [k0, k1)} x[r, k] * w[k, n]
+/// for rows r in [0, m) and columns n in [n0, n1), y overwritten. x is [m, k] (row stride k); y
+/// has row stride ldy. [k0, k1) = [0, k) is the whole product; several threads each take a
+/// contiguous slice of the weight's rows, the one order in which it streams from memory at full
+/// speed, and their partial sums are added with cf32_add_into.
 void cf32_rows_io_range(const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
                         const float *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy);
 

@@ -45,20 +45,19 @@ final class CaptionSession {
 
     deinit { reorderBuffer.deallocate() }
 
-    /// Maps pages ahead of their phase, split over the pool's threads (the cost is page-table
-    /// work in the kernel, which parallelises: ~5 ms per 168 MiB on one thread here).
-    private func populate(_ pages: TensorPages) {
-        let parts = pages.split(into: context.pool.threads)
-        if parts.count == 1 { model.file.populate(pages); return }
-        context.pool.parallelFor(parts.count) { model.file.populate(parts[$0]) }
-    }
+    /// Maps pages ahead of their phase, over the pool's threads.
+    private func populate(_ pages: TensorPages) { overPool(pages) { model.file.populate($0) } }
 
-    /// Releases pages, split over the pool's threads like `populate` (~2.5 ms per 168 MiB on
-    /// one thread, on the image encoder's critical path).
-    private func release(_ pages: TensorPages) {
+    /// Releases pages after their phase, over the pool's threads.
+    private func release(_ pages: TensorPages) { overPool(pages) { model.file.release($0) } }
+
+    /// Runs a mapping operation on `pages` split over the pool's threads: both mapping and
+    /// releasing are page-table work in the kernel, which parallelises (on one thread here
+    /// ~5 ms to map 168 MiB and ~2.5 ms to release it, on the image encoder's critical path).
+    private func overPool(_ pages: TensorPages, _ operation: (TensorPages) -> Void) {
         let parts = pages.split(into: context.pool.threads)
-        if parts.count == 1 { model.file.release(pages); return }
-        context.pool.parallelFor(parts.count) { model.file.release(parts[$0]) }
+        if parts.count == 1 { operation(pages); return }
+        context.pool.parallelFor(parts.count) { operation(parts[$0]) }
     }
 
     /// Runs `graph` with its weights streamed through memory in `stages` (each stage's pages

@@ -60,7 +60,6 @@ final class CompiledGraph: @unchecked Sendable {
         plannedSymbols = worstCase
 
         var names: [String] = []
-        var usedWeights: Set<String> = []
         var kinds: [ValueKind] = []
         var types: [DType] = []
         var index: [String: Int] = [:]
@@ -107,9 +106,8 @@ final class CompiledGraph: @unchecked Sendable {
                     throw ExecutorError.unknownValue(graph: graph.name, node: node.name, value: name)
                 }
                 let v = define(name, .constant(w), w.dtype)
-                usedWeights.insert(w.name)
                 nodeWeights.append(w.name)
-                if let scales = w.scales { usedWeights.insert(scales.name); nodeWeights.append(scales.name) }
+                if let scales = w.scales { nodeWeights.append(scales.name) }
                 operandIndices.append(v); operandTypes.append(w.dtype); constants.append(w)
             }
             guard node.outputs.count == 1, let outName = node.outputs.first, !outName.isEmpty else {
@@ -163,8 +161,8 @@ final class CompiledGraph: @unchecked Sendable {
         self.stateValue = stateValue
         self.outputValue = outputValue
         self.nodes = compiled
-        weightNames = usedWeights
         weightNamesByNode = byNode
+        weightNames = Set(byNode.joined())
 
         // Plan memory for the worst case.
         let plan = try MemoryPlanner.plan(graphName: graph.name, kinds: kinds, types: types, nodes: compiled,
