@@ -32,24 +32,29 @@ let package = Package(
         /// AVX2 int8 micro-kernels: Swift's SIMD integer types cannot reach vpmaddubsw.
         .target(name: "CInt8Kernels", path: "Sources/CInt8Kernels",
                 cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]),
+        /// CRC32C for the model format: SSE4.2 chosen per function at run time, portable elsewhere.
+        .target(name: "CChecksum", path: "Sources/CChecksum"),
         /// AVX-512 few-row float products (batched decode) that read each weight once for all rows.
         .target(name: "CFloatKernels", path: "Sources/CFloatKernels",
                 cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma"])]),
 
         // MARK: formats
-        .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM",
+        .target(name: "CCMFormat", dependencies: ["CZstd", "CChecksum"], path: "Sources/Formats/CCM",
                 swiftSettings: fastSwift),
         .target(name: "TorchFormats", dependencies: ["CCMFormat"], path: "Sources/Formats/Torch",
                 swiftSettings: fastSwift),
         .target(name: "ImageIO", dependencies: ["CImageShim"], path: "Sources/Formats/Images",
                 swiftSettings: fastSwift),
-        .target(name: "ModelConverter", dependencies: ["CCMFormat", "TorchFormats"],
+        .target(name: "ModelConverter", dependencies: ["CCMFormat", "TorchFormats", "Ops"],
                 path: "Sources/Formats/Convert", swiftSettings: fastSwift),
 
         // MARK: engine
+        /// The operator table (docs/OPS.md): each op's inputs, attributes, dtypes and symbolic shape
+        /// rule, and the graph validator built on it, shared by the converter and the engine's load.
+        .target(name: "Ops", dependencies: ["CCMFormat"], path: "Sources/Engine/Ops", swiftSettings: fastSwift),
         .target(name: "Tokenizers", dependencies: [], path: "Sources/Engine/Tokenizers",
                 swiftSettings: fastSwift),
-        .target(name: "Engine", dependencies: ["CCMFormat", "Tokenizers", "ImageIO"],
+        .target(name: "Engine", dependencies: ["CCMFormat", "Ops", "Tokenizers", "ImageIO"],
                 path: "Sources/Engine/Runtime", swiftSettings: fastSwift),
 
         // MARK: backends (plugins: each registers itself with Engine's BackendRegistry)
@@ -75,8 +80,8 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
         .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat"],
                     path: "Tests/BackendTests"),
-        .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
-        .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
+        .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter", "Ops"], path: "Tests/EngineTests"),
+        .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat", "Ops"],
                     path: "Tests/ConverterTests"),
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels"],
                     path: "Tests/Int8Tests"),
@@ -91,7 +96,7 @@ let package = Package(
 if Context.environment["CLIPCAP_FUZZ"] == "1" {
     package.targets += [
         .target(name: "CFuzzDriver", path: "Fuzz/Driver"),
-        .executableTarget(name: "FuzzModelFile", dependencies: ["CFuzzDriver", "CCMFormat"], path: "Fuzz/ModelFile"),
+        .executableTarget(name: "FuzzModelFile", dependencies: ["CFuzzDriver", "CCMFormat", "Ops", "ClipCap"], path: "Fuzz/ModelFile"),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["CFuzzDriver", "TorchFormats"], path: "Fuzz/Checkpoint"),
         .executableTarget(name: "FuzzImage", dependencies: ["CFuzzDriver", "ImageIO"], path: "Fuzz/Image"),
     ]

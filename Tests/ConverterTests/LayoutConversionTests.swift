@@ -1,5 +1,6 @@
 import CCMFormat
 import Foundation
+import Ops
 import XCTest
 @testable import ModelConverter
 

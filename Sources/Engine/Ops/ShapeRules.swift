@@ -1,6 +1,7 @@
 import CCMFormat
 
-/// Shape inference for each operator of docs/OPS.md. Dimensions that cannot be known
+/// The symbolic shape rule of each operator in `OpTable` (docs/OPS.md), with the checks of
+/// its attributes' ranges. Dimensions that cannot be known
 /// statically are `nil` and skip the checks that need them; symbols compare by name.
 enum ShapeRules {
     struct Problem: Error { let message: String }
@@ -15,6 +16,13 @@ enum ShapeRules {
         func int(_ key: String) -> Int? { if case .int(let v)? = node.attrs[key] { return Int(v) }; return nil }
         func ints(_ key: String) -> [Int]? { if case .ints(let v)? = node.attrs[key] { return v.map { Int($0) } }; return nil }
         func string(_ key: String) -> String? { if case .string(let v)? = node.attrs[key] { return v }; return nil }
+        func float(_ key: String) -> Double? {
+            switch node.attrs[key] {
+            case .float(let v)?: return v
+            case .int(let v)?: return Double(v)
+            default: return nil
+            }
+        }
 
         switch node.op {
         case "gather":
@@ -31,11 +39,13 @@ enum ShapeRules {
             let layout = node.op == "linear_i8" ? "oi" : (string("w_layout") ?? "io")
             guard layout == "io" || layout == "oi" else { throw Problem(message: "w_layout must be \"io\" or \"oi\", is \"\(layout)\"") }
             if let act = node.attrs["activation"] {
-                let known = ["none", "gelu_tanh", "gelu_erf", "quick_gelu", "tanh", "relu"]
-                guard case .string(let a) = act, known.contains(a) else { throw Problem(message: "unknown activation \(act)") }
+                guard case .string(let a) = act, OpTable.fusedActivations.contains(a) else { throw Problem(message: "unknown activation \(act)") }
             }
             let (wk, n) = layout == "io" ? (w.shape[0], w.shape[1]) : (w.shape[1], w.shape[0])
             try same(k, wk, "x's last dimension and the weight's input dimension")
+            if node.op == "linear_i8" {
+                try checkScales(node, weight: w.shape, scales: try input(2).shape, block: int("block"))
+            }
             let biasIndex = node.op == "linear_i8" ? 3 : 2
             if biasIndex < inputs.count, let b = inputs[biasIndex] {
                 guard b.shape.count == 1 else { throw Problem(message: "bias must be rank 1") }
@@ -47,6 +57,9 @@ enum ShapeRules {
             let a = try input(0), b = try input(1)
             guard a.shape.count >= 2, a.shape.count == b.shape.count, let ak = a.shape.last else {
                 throw Problem(message: "matmul needs equal ranks >= 2")
+            }
+            if let t = node.attrs["transpose_b"] {
+                guard t == .int(0) || t == .int(1) else { throw Problem(message: "transpose_b must be 0 or 1") }
             }
             let tb = int("transpose_b") == 1
             let bk = tb ? b.shape[b.shape.count - 1] : b.shape[b.shape.count - 2]
@@ -62,12 +75,20 @@ enum ShapeRules {
             }
             return a.shape
 
-        case "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu", "softmax", "l2_normalize":
+        case "scale":
+            guard let value = node.attrs["value"], case .float = value else {
+                if case .int? = node.attrs["value"] { return try input(0).shape }
+                throw Problem(message: "'value' must be a number")
+            }
+            return try input(0).shape
+
+        case "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu", "softmax", "l2_normalize":
             return try input(0).shape
 
         case "layer_norm":
             let x = try input(0), g = try input(1), b = try input(2)
             guard g.shape.count == 1, b.shape.count == 1, let d = x.shape.last else { throw Problem(message: "layer_norm needs gamma/beta [D]") }
+            guard let eps = float("eps"), eps >= 0 else { throw Problem(message: "eps must be a number >= 0") }
             try same(d, g.shape[0], "gamma length")
             try same(d, b.shape[0], "beta length")
             return x.shape
@@ -86,6 +107,11 @@ enum ShapeRules {
         case "slice":
             let x = try input(0)
             guard let axis = int("axis"), axis >= 0, axis < x.shape.count else { throw Problem(message: "axis out of range") }
+            guard node.attrs["start"].map(SliceAttribute.isBound) == true, node.attrs["end"].map(SliceAttribute.isBound) != false,
+                  node.attrs["length"].map(SliceAttribute.isBound) != false else {
+                throw Problem(message: "start, end and length must be integers or symbols")
+            }
+            if case .int(let n)? = node.attrs["length"], n <= 0 { throw Problem(message: "length must be positive, is \(n)") }
             var out = x.shape
             out[axis] = sliceLength(node.attrs, size: x.shape[axis])
             if case .fixed(let n)? = out[axis], n <= 0 { throw Problem(message: "the slice is empty") }
@@ -120,7 +146,7 @@ enum ShapeRules {
         case "attention", "attention_cached":
             let q = try input(0), k = try input(1), v = try input(2)
             guard q.shape.count == 3, k.shape.count == 3, v.shape.count == 3 else { throw Problem(message: "q, k, v must be [B, T, D]") }
-            guard let heads = int("heads"), heads > 0 else { throw Problem(message: "heads must be a positive int") }
+            guard let heads = int("heads"), heads > 0, heads <= 4096 else { throw Problem(message: "heads must be a positive int") }
             if case .fixed(let d)? = q.shape[2], d % heads != 0 { throw Problem(message: "\(heads) heads do not divide width \(d)") }
             try same(q.shape[2], k.shape[2], "q and k widths")
             try same(k.shape[2], v.shape[2], "k and v widths")
@@ -137,6 +163,25 @@ enum ShapeRules {
 
         default:
             throw Problem(message: "no shape rule for '\(node.op)'")
+        }
+    }
+
+    /// The scales of an int8 weight [N, K]: one per output row (`per_channel`) or one per
+    /// `block` inputs of each row (`block`), so a kernel never reads past them.
+    static func checkScales(_ node: GraphNode, weight: InferredShape, scales: InferredShape, block: Int?) throws {
+        guard case .fixed(let n)? = weight[0], case .fixed(let k)? = weight[1] else { return }
+        var scheme = "per_channel"
+        if case .string(let s)? = node.attrs["scheme"] { scheme = s }
+        let expected: Int
+        switch scheme {
+        case "per_channel": expected = n
+        case "block":
+            guard let block, block >= 1 else { throw Problem(message: "scheme 'block' needs an integer attribute 'block' >= 1") }
+            expected = n * ((k + block - 1) / block)
+        default: throw Problem(message: "scheme must be 'per_channel' or 'block', is '\(scheme)'")
+        }
+        guard let count = GraphLimits.fixedElements(scales), !scales.contains(where: { $0 == nil }), count == expected else {
+            throw Problem(message: "the scales \(scales) do not hold the \(expected) values that \(scheme) needs for a [\(n), \(k)] weight")
         }
     }
 
@@ -174,15 +219,16 @@ enum ShapeRules {
                 guard i < input.count else { throw Problem(message: "reshape 0 at index \(i) beyond the input rank") }
                 out.append(input[i])
             case -1: out.append(nil)
-            case let n where n > 0: out.append(.fixed(n))
+            case let n where n > 0 && n <= GraphLimits.maxDimension: out.append(.fixed(n))
             default: throw Problem(message: "reshape dimension \(t) is invalid")
             }
         }
         // Element counts must agree when everything is fixed; a -1 is inferred then.
         let fixedIn = input.map { d -> Int? in if case .fixed(let n)? = d { return n }; return nil }
         if fixedIn.allSatisfy({ $0 != nil }) {
-            let total = fixedIn.reduce(1) { $0 * ($1 ?? 1) }
-            let known = out.reduce(1) { acc, d in if case .fixed(let n)? = d { return acc * n }; return acc }
+            guard let total = GraphLimits.fixedElements(input), let known = GraphLimits.fixedElements(out) else {
+                throw Problem(message: "reshape to \(target) has more than \(GraphLimits.maxElements) elements")
+            }
             if let hole = out.firstIndex(where: { $0 == nil }) {
                 guard known > 0, total % known == 0 else { throw Problem(message: "cannot reshape \(total) elements to \(target)") }
                 out[hole] = .fixed(total / known)
@@ -191,5 +237,15 @@ enum ShapeRules {
             }
         }
         return out
+    }
+}
+
+/// Slice bounds are integers or run-time symbols.
+enum SliceAttribute {
+    static func isBound(_ value: AttrValue) -> Bool {
+        switch value {
+        case .int, .symbol: return true
+        default: return false
+        }
     }
 }

@@ -61,8 +61,10 @@ public final class CaptionModel: Sendable {
         openOptions.prefault = options.prefault && options.residency == .all
         let file = try ModelFile.open(path: path, options: openOptions)
         self.file = file
+        try LoadValidation.validateGraphs(file, path: path)
         let config = try PipelineConfig(metadata: file.metadata, file: path)
         self.config = config
+        try LoadValidation.validateMetadata(file, config: config, path: path)
         guard let spec = file.tokenizer else {
             throw ExecutorError.badMetadata(file: path, key: "tokenizer", detail: "section is missing: the model cannot turn tokens into text")
         }
@@ -73,6 +75,9 @@ public final class CaptionModel: Sendable {
         }
         maxContext = min(config.maxContext, config.prefixLength + options.maxTokens + 1)
 
+        if options.verifyChecksums {
+            try WeightChecksums.verify(file, threads: options.threads, releaseBehind: options.residency != .all)
+        }
         let weights = WeightCache(file: file)
         func compile(_ name: String, _ worst: SymbolBindings) throws -> CompiledGraph {
             guard let g = file.graph(named: name) else { throw ExecutorError.missingGraph(file: path, graph: name) }
@@ -87,6 +92,7 @@ public final class CaptionModel: Sendable {
         mapper = try compile("mapper", single)
         tokenEmbedding = try compile("token_embedding", SymbolBindings(B: options.maxBatch, T: 1, nPast: 0, maxCtx: maxContext))
         decoder = try compile("decoder", SymbolBindings(B: options.maxBatch, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
+        try LoadValidation.checkMemory([imageEncoder, mapper, tokenEmbedding, decoder], path: path, options: options)
         try PipelineCheck.validate(file: path, config: config, tokenizer: tokenizer, imageEncoder: imageEncoder,
                                    mapper: mapper, tokenEmbedding: tokenEmbedding, decoder: decoder)
         if options.residency == .all {

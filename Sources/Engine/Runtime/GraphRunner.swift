@@ -22,7 +22,10 @@ final class GraphRunner: @unchecked Sendable {
         var capacities: [Int] = []
         for spec in graph.states {
             let shape = try MemoryPlanner.resolve(spec.shape, graph.plannedSymbols)
-            let bytes = shape.elementCount * spec.dtype.size
+            guard let elements = shape.checkedElementCount,
+                  let bytes = ByteCount.aligned(elements, elementSize: spec.dtype.size, to: 1) else {
+                throw ExecutorError.capacityExceeded(detail: "graph '\(graph.name)': state '\(spec.name)' of shape \(shape) is too large")
+            }
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
             buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
             buffers.append(buffer)

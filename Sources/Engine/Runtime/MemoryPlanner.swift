@@ -14,6 +14,9 @@ enum MemoryPlanner {
     static let alignment = 64
 
     static func resolve(_ dims: [Dim], _ symbols: SymbolBindings) throws -> Shape {
+        guard dims.count <= Shape.maxRank else {
+            throw ExecutorError.capacityExceeded(detail: "a shape of rank \(dims.count) is above the engine's limit of \(Shape.maxRank)")
+        }
         var s = Shape([])
         for d in dims {
             switch d {
@@ -76,10 +79,16 @@ enum MemoryPlanner {
             default: break
             }
         }
-        func bytes(_ v: Int) -> Int {
-            let n = (shapes[v]?.elementCount ?? 0) * types[v].size
-            return (n + alignment - 1) / alignment * alignment
+        // Sizes with overflow checks: a crafted file must get an error, never a wrapped size.
+        var sizes = [Int](repeating: 0, count: count)
+        for v in order {
+            let elements = shapes[v].map { $0.checkedElementCount } ?? 0
+            guard let elements, let b = ByteCount.aligned(elements, elementSize: types[v].size, to: alignment) else {
+                throw ExecutorError.capacityExceeded(detail: "graph '\(graphName)': a value of shape \(shapes[v].map { "\($0)" } ?? "?") is too large to plan")
+            }
+            sizes[v] = b
         }
+        func bytes(_ v: Int) -> Int { sizes[v] }
         order.sort { bytes($0) > bytes($1) }
         var arena = 0
         for v in order {
@@ -91,10 +100,27 @@ enum MemoryPlanner {
                 if candidate + size <= c.lo { break }
                 candidate = max(candidate, c.hi)
             }
+            guard candidate <= ByteCount.limit - size else {
+                throw ExecutorError.capacityExceeded(detail: "graph '\(graphName)' needs more than \(ByteCount.limit >> 30) GiB of activations")
+            }
             placed.append((candidate, candidate + size, first, last))
             result[v] = .intermediate(offset: candidate, capacity: size)
             arena = max(arena, candidate + size)
         }
         return Plan(kinds: result, arenaBytes: arena, outputShapes: outputValue.map { shapes[$0] ?? Shape([]) })
+    }
+}
+
+/// Byte sizes computed from shapes read from a file: overflow-checked, and capped so that a
+/// plan can never ask for more than a machine could hold (`limit`).
+enum ByteCount {
+    /// 1 TiB: far above any captioning model, far below overflow when a few sizes are added.
+    static let limit = 1 << 40
+
+    /// `elements * elementSize` rounded up to `alignment`, or nil past `limit`.
+    static func aligned(_ elements: Int, elementSize: Int, to alignment: Int) -> Int? {
+        let (n, overflow) = elements.multipliedReportingOverflow(by: elementSize)
+        guard !overflow, n >= 0, n <= limit else { return nil }
+        return (n + alignment - 1) / alignment * alignment
     }
 }

@@ -31,6 +31,19 @@ public struct Shape: Sendable, Equatable, CustomStringConvertible {
         return n
     }
 
+    /// The element count, or nil when it overflows: for sizes read from a file, before they
+    /// are trusted (`elementCount` is for shapes already checked).
+    public var checkedElementCount: Int? {
+        var n = 1
+        for i in 0..<rank {
+            guard self[i] >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: self[i])
+            if overflow { return nil }
+            n = p
+        }
+        return n
+    }
+
     /// The last dimension (1 for rank 0).
     public var last: Int { rank == 0 ? 1 : self[rank - 1] }
 

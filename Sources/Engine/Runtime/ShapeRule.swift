@@ -1,4 +1,5 @@
 import CCMFormat
+import Ops
 
 /// How one node's output shape follows from its input shapes, with attributes parsed once at
 /// load time. Shape inference runs before every graph run (shapes depend on `B`, `T`, `n_past`)
@@ -14,16 +15,8 @@ enum ShapeRule: Sendable {
     case concat(axis: Int)
     case expand
 
-    /// Elementwise and shape-preserving operators.
-    static let sameShapeOps: Set<String> = [
-        "add", "mul", "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
-        "layer_norm", "l2_normalize", "softmax", "attention", "attention_cached",
-    ]
-
-    /// Every operator the executor can plan (docs/OPS.md).
-    static let knownOps: Set<String> = sameShapeOps.union([
-        "gather", "linear", "linear_i8", "matmul", "reshape", "permute", "slice", "concat", "expand",
-    ])
+    /// Elementwise and shape-preserving operators (from the op table).
+    static let sameShapeOps: Set<String> = Set(OpTable.definitions.values.filter(\.preservesShape).map(\.name))
 
     /// Parses the rule for `node`; `weightShape` gives the shape of a constant input, if any.
     static func make(for node: GraphNode, graph: String, weightShape: (Int) -> [Int]?) throws -> ShapeRule {
@@ -57,7 +50,7 @@ enum ShapeRule: Sendable {
         case "matmul":
             return .matmul(transposeB: (intAttr("transpose_b") ?? 0) != 0)
         case "reshape":
-            guard let shape = intsAttr("shape"), shape.count <= Shape.maxRank else { throw bad("reshape needs a 'shape' attribute") }
+            guard let shape = intsAttr("shape"), shape.count <= Shape.maxRank, shape.allSatisfy({ $0 >= -1 && $0 <= GraphLimits.maxDimension }) else { throw bad("reshape needs a 'shape' attribute") }
             guard shape.filter({ $0 == -1 }).count <= 1 else { throw bad("reshape: at most one -1") }
             return .reshape(shape)
         case "permute":
@@ -109,7 +102,9 @@ enum ShapeRule: Sendable {
                     inferred = i
                     continue
                 }
-                known *= out[i]
+                let (product, overflow) = known.multipliedReportingOverflow(by: out[i])
+                guard !overflow else { throw ShapeError("reshape \(first) to \(target): too many elements") }
+                known = product
             }
             if inferred >= 0 {
                 guard known > 0, first.elementCount % known == 0 else { throw ShapeError("reshape \(first) to \(target): sizes do not divide") }

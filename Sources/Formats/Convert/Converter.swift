@@ -1,4 +1,5 @@
 import CCMFormat
+import Ops
 import Foundation
 
 /// `clipcapctl convert` as a library: PyTorch / Hugging Face checkpoints in, one `.ccm` out.
