@@ -32,6 +32,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var memory: WeightResidencyOption
 
+    @OptionGroup var checksums: ChecksumOption
+
     @Flag(name: .long, help: "Also run the first backend with the profiler on, to show its overhead.")
     var profilerOverhead = false
 
@@ -146,7 +148,7 @@ struct BenchCommand: ParsableCommand {
     // MARK: worker
 
     private func runWorker(backend: String) throws {
-        var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: tokens)
+        var loadOptions = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: tokens)
         loadOptions.residency = memory.residency
         let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,

@@ -56,8 +56,7 @@ struct CaptionCommand: ParsableCommand {
 
     @OptionGroup var memory: WeightResidencyOption
 
-    @Flag(name: .long, help: "Verify every tensor checksum on first use.")
-    var verifyChecksums = false
+    @OptionGroup var checksums: ChecksumOption
 
     @Flag(name: .long, help: "Print which backend runs each op (and fallbacks) to stderr.")
     var verbose = false
@@ -81,7 +80,7 @@ struct CaptionCommand: ParsableCommand {
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
         let totalThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let batch = decode == "beam" ? beams : (decode == "sample" ? num : 1)
-        var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
+        var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: checksums.verify,
                                   maxBatch: max(batch, 1), maxTokens: maxTokens)
         options.residency = memory.residency
         let model = try ClipCap.loadModel(path: model, options: options)

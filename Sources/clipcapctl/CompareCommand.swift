@@ -37,6 +37,8 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per image, then one for the overall figures.")
     var json = false
 
+    @OptionGroup var checksums: ChecksumOption
+
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
     }
@@ -45,7 +47,7 @@ struct CompareCommand: ParsableCommand {
         let files = try collectImages(images)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
         let comparison = try ModelComparison(pathA: modelA, pathB: modelB, backendA: backendA, backendB: backendB,
-                                             threads: threads, maxTokens: maxTokens)
+                                             threads: threads, maxTokens: maxTokens, verify: checksums.verify)
         let progress = ProgressLine(total: files.count, label: "comparing")
         var rows: [ImageComparison] = []
         for file in files {
@@ -71,11 +73,11 @@ struct ModelComparison {
     let b: CaptionModel
     let maxTokens: Int
 
-    init(pathA: String, pathB: String, backendA: String, backendB: String, threads: Int?, maxTokens: Int) throws {
+    init(pathA: String, pathB: String, backendA: String, backendB: String, threads: Int?, maxTokens: Int, verify: Bool = true) throws {
         let t = threads ?? ProcessInfo.processInfo.activeProcessorCount
         ClipCap.registerStandardBackends()
-        a = try ClipCap.loadModel(path: pathA, options: LoadOptions(backend: backendA, threads: t, maxBatch: 1, maxTokens: maxTokens))
-        b = try ClipCap.loadModel(path: pathB, options: LoadOptions(backend: backendB, threads: t, maxBatch: 1, maxTokens: maxTokens))
+        a = try ClipCap.loadModel(path: pathA, options: LoadOptions(backend: backendA, threads: t, verifyChecksums: verify, maxBatch: 1, maxTokens: maxTokens))
+        b = try ClipCap.loadModel(path: pathB, options: LoadOptions(backend: backendB, threads: t, verifyChecksums: verify, maxBatch: 1, maxTokens: maxTokens))
         self.maxTokens = maxTokens
     }
 

@@ -32,6 +32,8 @@ struct ProfileCommand: ParsableCommand {
 
     @OptionGroup var memory: WeightResidencyOption
 
+    @OptionGroup var checksums: ChecksumOption
+
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
@@ -48,7 +50,7 @@ struct ProfileCommand: ParsableCommand {
     }
 
     func run() throws {
-        var loadOptions = LoadOptions(backend: backend, threads: threads, maxBatch: candidates, maxTokens: maxTokens)
+        var loadOptions = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: maxTokens)
         loadOptions.residency = memory.residency
         let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,

@@ -56,7 +56,7 @@ final class ModelFileHostileTests: XCTestCase {
         }
     }
 
-    func testFlippedTensorBytesAreFoundByVerifyAndByCaptionWithVerifyChecksums() throws {
+    func testFlippedTensorBytesAreFoundByVerifyAndByCaptionByDefault() throws {
         let folder = try Fixtures.folder(for: self)
         let good = try Fixtures.bytes(try Fixtures.model())
         let model = try ModelFile.open(path: try Fixtures.model())
@@ -75,9 +75,17 @@ final class ModelFileHostileTests: XCTestCase {
             XCTAssertTrue(verify.stdout.contains(victim.name), verify.stdout)
             XCTAssertTrue(verify.stdout.contains("corrupt"), verify.stdout)
 
-            let checked = try CLI.run(["caption", "--threads", "1", "--verify-checksums", "--model", path, Fixtures.png])
+            // Checked by default: the flipped byte is an error naming the tensor, not a wrong caption.
+            let checked = try CLI.run(["caption", "--threads", "1", "--model", path, Fixtures.png])
             let message = assertRefused(checked, naming: path, mentions: [victim.name])
             XCTAssertTrue(message.contains("CRC32C"), message)
+            // The old flag still works (and still checks).
+            let flagged = try CLI.run(["caption", "--threads", "1", "--verify-checksums", "--model", path, Fixtures.png])
+            assertRefused(flagged, naming: path, mentions: [victim.name])
+            // --no-verify opts out: no checksum error (the caption is whatever the flipped byte makes it).
+            let unchecked = try CLI.run(["caption", "--threads", "1", "--no-verify", "--model", path, Fixtures.png])
+            XCTAssertNil(unchecked.signal, unchecked.stderr)
+            XCTAssertFalse(unchecked.stderr.contains("CRC32C"), unchecked.stderr)
             assertFolder(folder, holds: ["tensor.ccm"])
         }
     }

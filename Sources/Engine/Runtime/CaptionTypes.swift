@@ -6,8 +6,9 @@ public struct LoadOptions: Sendable {
     public var backend: String = "blas"
     /// Threads for our kernels and for libraries the backend drives (OpenBLAS).
     public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    /// Check every tensor's checksum the first time it is used.
-    public var verifyChecksums: Bool = false
+    /// Check the CRC32C of every tensor the graphs read when the model loads (their first use),
+    /// over `threads` threads. On by default: costs one read of the weights (docs/ENGINE.md).
+    public var verifyChecksums: Bool = true
     /// Largest number of candidates (beams or samples) decoded together for one image.
     public var maxBatch: Int = 8
     /// Largest number of tokens a caption may have; sizes the KV cache.
@@ -30,7 +31,7 @@ public struct LoadOptions: Sendable {
         set { residency = newValue ? .perPhase : .perImage }
     }
 
-    public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8, maxTokens: Int = 100) {
+    public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = true, maxBatch: Int = 8, maxTokens: Int = 100) {
         self.backend = backend
         if let threads { self.threads = max(1, threads) }
         self.verifyChecksums = verifyChecksums
