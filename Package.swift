@@ -96,7 +96,7 @@ let package = Package(
 if Context.environment["CLIPCAP_FUZZ"] == "1" {
     package.targets += [
         .target(name: "CFuzzDriver", path: "Fuzz/Driver"),
-        .executableTarget(name: "FuzzModelFile", dependencies: ["CFuzzDriver", "CCMFormat", "Ops", "ClipCap"], path: "Fuzz/ModelFile"),
+        .executableTarget(name: "FuzzModelFile", dependencies: ["CFuzzDriver", "CCMFormat", "Ops"], path: "Fuzz/ModelFile"),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["CFuzzDriver", "TorchFormats"], path: "Fuzz/Checkpoint"),
         .executableTarget(name: "FuzzImage", dependencies: ["CFuzzDriver", "ImageIO"], path: "Fuzz/Image"),
     ]

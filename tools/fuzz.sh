@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the three parsers that read untrusted bytes (docs/RELIABILITY.md):
-#   FuzzModelFile   .ccm reader (ModelFile.open, every tensor decoded, verify, inspector)
+#   FuzzModelFile   .ccm reader (ModelFile.open, every tensor decoded, verify, inspector, graph validation)
 #   FuzzCheckpoint  zip + safe unpickler + safetensors (CheckpointReader.read, every tensor read)
 #   FuzzImage       JPEG/PNG decoders, EXIF orientation, CLIP preprocessing (ImageDecoder.decode(data:))
 #

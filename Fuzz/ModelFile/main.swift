@@ -2,17 +2,13 @@
 // (Reseal.swift, so mutations reach past the CRC checks), is written to a file in /dev/shm
 // (ModelFile reads files through mmap; it has no in-memory entry point), opened, then every
 // tensor is decoded and the whole file verified — the paths `inspect`, `caption` and
-// `verify` take — and its graphs and metadata go through the engine's validation at load
-// (GraphValidator, then CaptionModel.load on the reference backend: planning, the memory
-// check, kernel building). Any crash, trap or sanitizer report is a bug; thrown errors are
-// expected.
+// `verify` take — and its graphs go through the validation every load runs (GraphValidator,
+// Sources/Engine/Ops: bounds, overflow-checked shape arithmetic, attribute ranges). Any crash,
+// trap or sanitizer report is a bug; thrown errors are expected.
 import CCMFormat
 import CFuzzDriver
-import ClipCap
 import Foundation
 import Ops
-
-ClipCap.registerStandardBackends()
 
 /// One scratch file per fuzzing process (libFuzzer's -jobs/-fork run several).
 let scratchPath = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
@@ -32,8 +28,7 @@ func exercise(_ data: UnsafeRawBufferPointer) {
     for entry in model.tensors { _ = try? model.bytes(of: entry) }
     _ = model.verify()
     _ = ModelInspector.json(model, options: InspectOptions(listTensors: true, graph: model.graphs.first?.name))
-    guard (try? GraphValidator.validate(model)) != nil else { return }
-    _ = try? CaptionModel.load(path: scratchPath, options: LoadOptions(backend: "naive", threads: 1, verifyChecksums: false, maxBatch: 2, maxTokens: 4))
+    _ = try? GraphValidator.validate(model)
 }
 
 let callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32 = { bytes, size in

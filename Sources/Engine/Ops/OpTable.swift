@@ -35,6 +35,18 @@ public enum OperandRule: Sendable, Equatable {
     }
 }
 
+/// How the profiler estimates an operator's arithmetic (docs/ENGINE.md, "Profiling").
+public enum OpCostModel: Sendable, Equatable {
+    /// This many floating-point operations per output element.
+    case perOutputElement(Double)
+    /// A product: 2 × output elements × the first input's last dimension.
+    case product
+    /// Attention over the keys of input 1 (4 × q elements × keys).
+    case attention
+    /// Attention over the KV cache's `n_past + T` rows.
+    case cachedAttention
+}
+
 /// One operator of docs/OPS.md: everything the validator, the engine and the profiler need to
 /// know about it apart from its kernels. Defined once, in `OpTable.definitions`.
 public struct OpDefinition: Sendable {
@@ -52,9 +64,12 @@ public struct OpDefinition: Sendable {
     /// Data movement: the output keeps the first input's element type; every other operator
     /// produces f32 activations.
     public let movesData: Bool
+    /// Its cost for the profiler's GFLOP/s column.
+    public let cost: OpCostModel
 
     init(_ name: String, inputs: ClosedRange<Int>, variadic: Bool = false, optional: Set<Int> = [],
-         attributes: [String] = [], operands: [OperandRule], preservesShape: Bool = false, movesData: Bool = false) {
+         attributes: [String] = [], operands: [OperandRule], preservesShape: Bool = false, movesData: Bool = false,
+         cost: OpCostModel = .perOutputElement(1)) {
         self.name = name
         minInputs = inputs.lowerBound
         maxInputs = variadic ? nil : inputs.upperBound
@@ -63,6 +78,7 @@ public struct OpDefinition: Sendable {
         self.operands = operands
         self.preservesShape = preservesShape
         self.movesData = movesData
+        self.cost = cost
     }
 
     /// The rule for input `index`.
@@ -75,8 +91,9 @@ public struct OpDefinition: Sendable {
 /// adding its entry here and its shape rule in `ShapeRules`, then a kernel in each backend that
 /// implements it (docs/OPS.md, "Adding an operator").
 public enum OpTable {
-    /// Unary operators that keep their input's shape.
-    static let unary = ["gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu", "l2_normalize", "softmax"]
+    /// Unary operators that keep their input's shape, with their cost per element.
+    static let unary: [(String, Double)] = [("gelu_erf", 8), ("gelu_tanh", 8), ("quick_gelu", 8), ("tanh", 1), ("relu", 1),
+                                            ("l2_normalize", 1), ("softmax", 8)]
 
     /// Activations a `linear` node may fuse (`activation` attribute).
     public static let fusedActivations: Set<String> = ["none", "gelu_tanh", "gelu_erf", "quick_gelu", "tanh", "relu"]
@@ -84,22 +101,24 @@ public enum OpTable {
     public static let definitions: [String: OpDefinition] = {
         var list: [OpDefinition] = [
             OpDefinition("gather", inputs: 2...2, operands: [.realOrInt8, .ids]),
-            OpDefinition("linear", inputs: 2...3, optional: [2], operands: [.real, .real, .real]),
-            OpDefinition("linear_i8", inputs: 3...4, optional: [3], attributes: ["scheme"], operands: [.real, .int8, .real, .real]),
-            OpDefinition("matmul", inputs: 2...2, operands: [.real, .real]),
+            OpDefinition("linear", inputs: 2...3, optional: [2], operands: [.real, .real, .real], cost: .product),
+            OpDefinition("linear_i8", inputs: 3...4, optional: [3], attributes: ["scheme"], operands: [.real, .int8, .real, .real], cost: .product),
+            OpDefinition("matmul", inputs: 2...2, operands: [.real, .real], cost: .product),
             OpDefinition("add", inputs: 2...2, operands: [.real, .real], preservesShape: true),
             OpDefinition("mul", inputs: 2...2, operands: [.real, .real], preservesShape: true),
             OpDefinition("scale", inputs: 1...1, attributes: ["value"], operands: [.real], preservesShape: true),
-            OpDefinition("layer_norm", inputs: 3...3, attributes: ["eps"], operands: [.real, .real, .real], preservesShape: true),
+            OpDefinition("layer_norm", inputs: 3...3, attributes: ["eps"], operands: [.real, .real, .real], preservesShape: true,
+                         cost: .perOutputElement(8)),
             OpDefinition("reshape", inputs: 1...1, attributes: ["shape"], operands: [.any], movesData: true),
             OpDefinition("permute", inputs: 1...1, attributes: ["perm"], operands: [.any], movesData: true),
             OpDefinition("slice", inputs: 1...1, attributes: ["axis", "start"], operands: [.any], movesData: true),
             OpDefinition("concat", inputs: 1...1, variadic: true, attributes: ["axis"], operands: [.any], movesData: true),
             OpDefinition("expand", inputs: 2...2, operands: [.any, .any], movesData: true),
-            OpDefinition("attention", inputs: 3...3, attributes: ["heads"], operands: [.real], preservesShape: true),
-            OpDefinition("attention_cached", inputs: 5...5, attributes: ["heads"], operands: [.real], preservesShape: true),
+            OpDefinition("attention", inputs: 3...3, attributes: ["heads"], operands: [.real], preservesShape: true, cost: .attention),
+            OpDefinition("attention_cached", inputs: 5...5, attributes: ["heads"], operands: [.real], preservesShape: true,
+                         cost: .cachedAttention),
         ]
-        list += unary.map { OpDefinition($0, inputs: 1...1, operands: [.real], preservesShape: true) }
+        list += unary.map { OpDefinition($0.0, inputs: 1...1, operands: [.real], preservesShape: true, cost: .perOutputElement($0.1)) }
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }()
 

@@ -82,8 +82,6 @@ enum ShapeRules {
             }
             return try input(0).shape
 
-        case "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu", "softmax", "l2_normalize":
-            return try input(0).shape
 
         case "layer_norm":
             let x = try input(0), g = try input(1), b = try input(2)
@@ -162,7 +160,10 @@ enum ShapeRules {
             return q.shape
 
         default:
-            throw Problem(message: "no shape rule for '\(node.op)'")
+            // Elementwise and row-wise operators need no rule of their own: the op table says
+            // their output has their first input's shape.
+            guard OpTable.definition(node.op)?.preservesShape == true else { throw Problem(message: "no shape rule for '\(node.op)'") }
+            return try input(0).shape
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Ops
 
 /// One executed node, as the profiler saw it.
 public struct NodeEvent: Sendable {
@@ -70,33 +71,28 @@ public final class Profiler: @unchecked Sendable {
     }
 }
 
-/// Rough FLOP and byte counts per op, for GFLOP/s and GB/s columns.
+/// Rough FLOP and byte counts per op, for GFLOP/s and GB/s columns, from the op table's cost
+/// model of each operator.
 enum OpCost {
     static func estimate(op: String, inputs: [TensorView], output: Shape, symbols: SymbolBindings) -> (Double, Double) {
         let outN = Double(output.elementCount)
         let inBytes = inputs.reduce(0.0) { $0 + Double($1.byteCount) }
         let bytes = inBytes + outN * 4
-        switch op {
-        case "linear", "linear_i8":
-            let k = Double(inputs[0].shape.last)
-            return (2 * outN * k, bytes)
-        case "matmul":
-            let a = inputs[0].shape
-            return (2 * outN * Double(a.last), bytes)
-        case "attention", "attention_cached":
+        switch OpTable.definition(op)?.cost ?? .perOutputElement(1) {
+        case .product:
+            return (2 * outN * Double(inputs[0].shape.last), bytes)
+        case .cachedAttention:
+            // Reads n_past + T cached rows of K and V per batch row, not the whole capacity.
             let q = inputs[0].shape
-            if op == "attention_cached" {
-                // Reads n_past + T cached rows of K and V per batch row, not the whole capacity.
-                let keys = Double(symbols.nPast + symbols.T)
-                let kvBytes = 2 * Double(q[0]) * keys * Double(q.last) * 4
-                return (4 * Double(q.elementCount) * keys, Double(3 * q.elementCount * 4) + kvBytes + outN * 4)
-            }
+            let keys = Double(symbols.nPast + symbols.T)
+            let kvBytes = 2 * Double(q[0]) * keys * Double(q.last) * 4
+            return (4 * Double(q.elementCount) * keys, Double(3 * q.elementCount * 4) + kvBytes + outN * 4)
+        case .attention:
+            let q = inputs[0].shape
             let keys = Double(inputs[1].shape[1])
             return (4 * Double(q.elementCount) * keys, bytes)
-        case "layer_norm", "softmax", "gelu_erf", "gelu_tanh", "quick_gelu":
-            return (8 * outN, bytes)
-        default:
-            return (outN, bytes)
+        case .perOutputElement(let flops):
+            return (flops * outN, bytes)
         }
     }
 }
