@@ -191,6 +191,9 @@ struct CaptionCommand: ParsableCommand {
 
     private func reportKernels(_ model: CaptionModel) {
         printError("backend \(model.backend.name), \(model.options.threads) thread(s)")
+        if let c = model.checksums {
+            printError(String(format: "checksums: %d tensors, %.0f MiB checked in %.1f ms", c.tensors, Double(c.bytes) / 1048576, c.seconds * 1000))
+        }
         for row in model.kernelAssignment {
             printError("  \(row.graph): \(row.op) x\(row.count) -> \(row.backend)\(row.fallback ? " (fallback: \(model.backend.name) lacks it)" : "")")
         }

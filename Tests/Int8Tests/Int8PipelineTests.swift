@@ -18,7 +18,7 @@ final class Int8PipelineTests: XCTestCase {
     override func setUpWithError() throws {
         BackendRegistry.shared.register(NaiveBackend())
         BackendRegistry.shared.register(BLASBackend())
-        registerInt8Backend()
+        BackendRegistry.shared.register(Int8Backend())
         dir = NSTemporaryDirectory() + "clipcap-int8-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }

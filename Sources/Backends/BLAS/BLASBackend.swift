@@ -18,11 +18,6 @@ public final class BLASBackend: Backend {
         _ = CoreSelection.outcome
     }
 
-    /// Adds a `BLASBackend` to `BackendRegistry.shared`.
-    public static func register() {
-        BackendRegistry.shared.register(BLASBackend())
-    }
-
     public var summary: String {
         let switched = CoreSelection.outcome
         var kernels = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
@@ -85,9 +80,4 @@ public final class BLASBackend: Backend {
     public func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, min(count, 1024))))
     }
-}
-
-/// Registers the BLAS backend with `BackendRegistry.shared`.
-public func registerBLASBackend() {
-    BLASBackend.register()
 }

@@ -27,11 +27,6 @@ public final class Int8Backend: Backend {
         self.kernelPath = kernelPath
     }
 
-    /// Adds an `Int8Backend` to `BackendRegistry.shared`.
-    public static func register() {
-        BackendRegistry.shared.register(Int8Backend())
-    }
-
     /// Available when the CPU executes AVX2 and FMA (checked at run time with cpuid).
     public var availability: (available: Bool, reason: String) {
         Int8CPU.hasAVX2 ? (true, "AVX2 present") : (false, "this CPU lacks AVX2/FMA, which the int8 kernels need; use --backend blas")
@@ -73,11 +68,6 @@ public final class Int8Backend: Backend {
     public func setThreads(_ count: Int) {
         for delegate in delegates { delegate.setThreads(count) }
     }
-}
-
-/// Registers the int8 backend with `BackendRegistry.shared`.
-public func registerInt8Backend() {
-    Int8Backend.register()
 }
 
 /// The runtime CPU check, done once.

@@ -10,11 +10,6 @@ public final class NaiveBackend: Backend {
 
     public init() {}
 
-    /// Adds a `NaiveBackend` to `BackendRegistry.shared`.
-    public static func register() {
-        BackendRegistry.shared.register(NaiveBackend())
-    }
-
     /// Weight element types of float operands (widened to f32 once, at kernel creation).
     static let floatWeights: [DType] = [.f32, .f16, .bf16]
 
@@ -53,9 +48,4 @@ public final class NaiveBackend: Backend {
         default: return nil
         }
     }
-}
-
-/// Registers the naive backend with `BackendRegistry.shared`.
-public func registerNaiveBackend() {
-    NaiveBackend.register()
 }

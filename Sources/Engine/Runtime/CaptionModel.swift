@@ -19,6 +19,8 @@ public final class CaptionModel: Sendable {
     public let backend: any Backend
     /// Load options in force.
     public let options: LoadOptions
+    /// What the CRC32C check at load did; nil when it was turned off (`verifyChecksums`).
+    public let checksums: ChecksumReport?
     /// KV-cache capacity per candidate (prefix + maxTokens + 1, at most the model's context).
     public let maxContext: Int
 
@@ -75,9 +77,8 @@ public final class CaptionModel: Sendable {
         }
         maxContext = min(config.maxContext, config.prefixLength + options.maxTokens + 1)
 
-        if options.verifyChecksums {
-            try WeightChecksums.verify(file, threads: options.threads, releaseBehind: options.residency != .all)
-        }
+        checksums = options.verifyChecksums
+            ? try WeightChecksums.verify(file, threads: options.threads, releaseBehind: options.residency != .all) : nil
         let weights = WeightCache(file: file)
         func compile(_ name: String, _ worst: SymbolBindings) throws -> CompiledGraph {
             guard let g = file.graph(named: name) else { throw ExecutorError.missingGraph(file: path, graph: name) }
