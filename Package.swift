@@ -74,9 +74,11 @@ let package = Package(
                           path: "Sources/clipcapctl", swiftSettings: fastSwift),
 
         // MARK: tests (fixtures live in Tests/Fixtures and are found relative to #filePath)
-        .testTarget(name: "FormatTests", dependencies: ["CCMFormat"], path: "Tests/FormatTests"),
-        .testTarget(name: "TorchTests", dependencies: ["TorchFormats"], path: "Tests/TorchTests"),
-        .testTarget(name: "ImageTests", dependencies: ["ImageIO"], path: "Tests/ImageTests"),
+        /// Helpers the test targets share (seeded generator, SHA-256), defined once.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "FormatTests", dependencies: ["CCMFormat", "TestSupport"], path: "Tests/FormatTests"),
+        .testTarget(name: "TorchTests", dependencies: ["TorchFormats", "TestSupport"], path: "Tests/TorchTests"),
+        .testTarget(name: "ImageTests", dependencies: ["ImageIO", "TestSupport"], path: "Tests/ImageTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
         .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat"],
                     path: "Tests/BackendTests"),
@@ -86,7 +88,7 @@ let package = Package(
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels"],
                     path: "Tests/Int8Tests"),
         /// End-to-end: runs the built `clipcapctl` as a subprocess on hostile inputs (docs/ERRORS.md).
-        .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat"], path: "Tests/CLITests",
+        .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat", "TestSupport"], path: "Tests/CLITests",
                     exclude: ["Fixtures"]),
     ]
 )

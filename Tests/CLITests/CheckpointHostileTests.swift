@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 
 /// Hostile PyTorch checkpoints and bad paths through `clipcapctl convert` (docs/ERRORS.md,
 /// "Checkpoints"). Each run must refuse with one line naming the file, execute nothing, leave

@@ -1,6 +1,7 @@
 import CCMFormat
 import Foundation
 import XCTest
+import TestSupport
 
 /// Hostile `.ccm` files through `inspect`, `verify` and `caption` (docs/ERRORS.md, "Model files").
 /// Every variant is derived from the fixture model converted by the CLI itself.

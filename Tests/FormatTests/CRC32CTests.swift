@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CCMFormat
+import TestSupport
 
 final class CRC32CTests: XCTestCase {
     func testKnownVector() {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import CCMFormat
+import TestSupport
 
 /// One test per corruption class: each gives its own typed error and a message naming the file.
 final class CorruptionTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import CCMFormat
+import TestSupport
 
 /// Deterministic mutation testing of the reader: random damage to a valid file must give a
 /// typed error or a file that opens; never a crash, a hang or an untyped error.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CCMFormat
+import TestSupport
 
 /// A fresh temporary folder, removed by the test's teardown.
 func makeTemporaryFolder(_ test: XCTestCase) throws -> String {
@@ -18,18 +19,6 @@ func writeBytes(_ bytes: [UInt8], to path: String) throws {
     guard bytes.withUnsafeBytes({ fwrite($0.baseAddress, 1, $0.count, f) }) == bytes.count else { throw CocoaError(.fileWriteUnknown) }
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64) so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Little-endian bytes of `values`.
 func leBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import ImageIO
+import TestSupport
 
 /// Decoded pixels must be byte-identical to `ImageOps.exif_transpose(Image.open(p)).convert("RGB")`.
 final class DecodeReferenceTests: XCTestCase {

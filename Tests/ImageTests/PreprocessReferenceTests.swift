@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import ImageIO
+import TestSupport
 
 /// CLIP preprocessing against torchvision's Resize(224, BICUBIC) + CenterCrop + ToTensor +
 /// Normalize on the Pillow-decoded image. Tolerance: the uint8 crop must be identical

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TorchFormats
+import TestSupport
 
 /// Every committed fixture reads, and every tensor matches expected.json (written by
 /// tools/make_torch_test_files.py from PyTorch itself) bit for bit: same names in the same
