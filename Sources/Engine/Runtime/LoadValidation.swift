@@ -37,7 +37,7 @@ enum LoadValidation {
         }
         // Each cached attention layer reads its own key and value cache; the session sizes
         // and reorders exactly those states.
-        let cacheInputs = attention.flatMap { $0.inputs.dropFirst(3) }
+        let cacheInputs = attention.flatMap { $0.inputs.dropFirst(3).prefix(2) }   // k_cache, v_cache
         guard Set(cacheInputs).count == cacheInputs.count, Set(cacheInputs) == Set(decoder.states.map(\.name)) else {
             throw ModelLoadError(file: path, detail: "graph 'decoder': its \(decoder.states.count) state(s) are not one key and one value cache per attention layer (\(attention.count) layer(s)); \(reconvert)")
         }

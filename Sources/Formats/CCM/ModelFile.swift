@@ -5,7 +5,7 @@ public struct OpenOptions: Sendable {
     /// Check each tensor's CRC32C the first time it is used in this process (`bytes(of:)`, or
     /// ahead of use with `verifyChecksums(of:parallel:)`): on by default, so a flipped byte in
     /// a weight is an error naming the tensor, never a wrong result. Reads the stored bytes
-    /// once, at about 10 GB/s per thread with the hardware CRC.
+    /// once, at several GB/s per thread with the hardware CRC.
     public var verifyTensorChecksumsOnFirstUse: Bool
     /// Map every page at open (`MAP_POPULATE`): one kernel call instead of a page fault per
     /// 4 KiB on first use. For callers that will read the whole file anyway (the engine).
