@@ -74,15 +74,15 @@ let package = Package(
                           path: "Sources/clipcapctl", swiftSettings: fastSwift),
 
         // MARK: tests (fixtures live in Tests/Fixtures and are found relative to #filePath)
-        /// Helpers the test targets share (seeded generator, SHA-256), defined once.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        /// Helpers the test targets share (seeded generator, SHA-256, crafted model files), defined once.
+        .target(name: "TestSupport", dependencies: ["CCMFormat"], path: "Tests/TestSupport"),
         .testTarget(name: "FormatTests", dependencies: ["CCMFormat", "TestSupport"], path: "Tests/FormatTests"),
         .testTarget(name: "TorchTests", dependencies: ["TorchFormats", "TestSupport"], path: "Tests/TorchTests"),
         .testTarget(name: "ImageTests", dependencies: ["ImageIO", "TestSupport"], path: "Tests/ImageTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
         .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat"],
                     path: "Tests/BackendTests"),
-        .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter", "Ops"], path: "Tests/EngineTests"),
+        .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter", "Ops", "TestSupport"], path: "Tests/EngineTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat", "Ops"],
                     path: "Tests/ConverterTests"),
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels"],

@@ -1,5 +1,6 @@
 import CCMFormat
 import Foundation
+import TestSupport
 import XCTest
 
 /// The traps of issue #15 through the command line: files whose every checksum is valid (written
@@ -7,18 +8,7 @@ import XCTest
 /// refuse each with one line naming the file — it used to die with SIGILL (exit 132).
 final class CraftedGraphTests: XCTestCase {
     private func crafted(_ name: String, folder: String, _ edit: (inout Metadata, inout [ComputeGraph]) -> Void) throws -> String {
-        let source = try ModelFile.open(path: try Fixtures.model())
-        var metadata = source.metadata
-        var graphs = source.graphs
-        edit(&metadata, &graphs)
-        var writer = ModelWriter(metadata: metadata, graphs: graphs, tokenizer: source.tokenizer)
-        for entry in source.tensors {
-            let bytes = Array(try source.bytes(of: entry))
-            writer.add(TensorSource(name: entry.name, dtype: entry.dtype, shape: entry.shape, quantization: entry.quantization, bytes: bytes))
-        }
-        let path = folder + "/" + name + ".ccm"
-        try writer.write(to: path)
-        return path
+        try CraftedModel.write(from: try Fixtures.model(), to: folder + "/" + name + ".ccm", edit)
     }
 
     func testCaptionRefusesTheFormerTrapsWithOneLine() throws {

@@ -3,6 +3,7 @@ import ClipCap
 @testable import Engine
 import Foundation
 import Ops
+import TestSupport
 import XCTest
 
 /// Validation at load (docs/ENGINE.md, "Validation at load"): one crafted file per rule, each
@@ -25,18 +26,7 @@ final class LoadValidationTests: XCTestCase {
 
     /// The good file's graphs, metadata and tensors, edited by `edit`, written to a new file.
     private func crafted(_ name: String, _ edit: (inout Metadata, inout [ComputeGraph]) -> Void) throws -> String {
-        let source = try ModelFile.open(path: good)
-        var metadata = source.metadata
-        var graphs = source.graphs
-        edit(&metadata, &graphs)
-        var writer = ModelWriter(metadata: metadata, graphs: graphs, tokenizer: source.tokenizer)
-        for entry in source.tensors {
-            let bytes = Array(try source.bytes(of: entry))
-            writer.add(TensorSource(name: entry.name, dtype: entry.dtype, shape: entry.shape, quantization: entry.quantization, bytes: bytes))
-        }
-        let path = dir + "/" + name + ".ccm"
-        try writer.write(to: path)
-        return path
+        try CraftedModel.write(from: good, to: dir + "/" + name + ".ccm", edit)
     }
 
     /// Edits the node called `node` of graph `graph`.
