@@ -1,5 +1,6 @@
 import CCMFormat
 import CFloatKernels
+import CVectorKernels
 import Engine
 import NaiveBackend
 
@@ -74,9 +75,7 @@ enum FusedAttention {
                 scores[j] = RowOps.dot(qRow, kBase + j * p.model, dh) * p.scale
             }
             let m = RowOps.max(scores, visible)
-            let mv = F8(repeating: m)
-            RowOps.map(scores, scores, visible) { VectorMath.exp($0 - mv) }
-            let inv = 1 / RowOps.sum(scores, visible)
+            let inv = Float(1 / cvk_exp_shifted(scores, m, scores, Int64(visible)))
             for j in 0..<visible {
                 RowOps.axpy(scores[j] * inv, vBase + j * p.model, outRow, dh)
             }
