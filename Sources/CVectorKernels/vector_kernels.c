@@ -219,6 +219,57 @@ BODY double exp_shifted_body(const float *x, float shift, float *out, int64_t co
     return sum;
 }
 
+/// Σ a[i]·b[i].
+BODY float dot_body(const float *a, const float *b, int64_t d) {
+#pragma clang fp reassociate(on)
+    float s = 0.0f;
+    for (int64_t i = 0; i < d; i++) s += a[i] * b[i];
+    return s;
+}
+
+BODY void attention_head_body(const float *q, const float *k, const float *v, float *out, int64_t queries,
+                              int64_t keys, int64_t model, int64_t head_dim, float scale, int causal,
+                              float *scores) {
+    for (int64_t i = 0; i < queries; i++) {
+        int64_t visible = keys;
+        if (causal) {
+            visible = i + keys - queries + 1;
+            visible = visible > keys ? keys : (visible < 0 ? 0 : visible);
+        }
+        float *o = out + i * model;
+        for (int64_t d = 0; d < head_dim; d++) o[d] = 0.0f;
+        if (visible == 0) continue;
+        const float *qi = q + i * model;
+        for (int64_t j = 0; j < visible; j++) scores[j] = dot_body(qi, k + j * model, head_dim) * scale;
+        const float m = max_body(scores, visible);
+        const float inv = (float)(1.0 / exp_shifted_body(scores, m, scores, visible));
+        for (int64_t j = 0; j < visible; j++) {
+            const float p = scores[j] * inv;
+            const float *vj = v + j * model;
+            for (int64_t d = 0; d < head_dim; d++) o[d] += p * vj[d];
+        }
+    }
+}
+
+/// `use_f16c`: read the halves as _Float16 (vcvtph2ps under F16C); else the branch-free bit
+/// conversion, which vectorises with plain integer SIMD.
+BODY void f16_to_f32_body(const void *src, float *dst, int64_t count, const int use_f16c) {
+    const unsigned char *bytes = (const unsigned char *)src;
+    for (int64_t i = 0; i < count; i++) {
+        uint16_t h;
+        memcpy(&h, bytes + 2 * i, sizeof h);
+        if (use_f16c) {
+#if defined(__x86_64__)
+            _Float16 f;
+            memcpy(&f, &h, sizeof f);
+            dst[i] = (float)f;
+#endif
+        } else {
+            dst[i] = cvk_half_to_float(h);
+        }
+    }
+}
+
 // MARK: - one wrapper per level, and the dispatch
 
 #if defined(__x86_64__)
@@ -252,3 +303,19 @@ DISPATCHED(void, layer_norm_rows,
 DISPATCHED(void, l2_normalize_rows, (const float *x, float *out, int64_t rows, int64_t d), (x, out, rows, d))
 DISPATCHED(void, softmax_rows, (const float *x, float *out, int64_t rows, int64_t d), (x, out, rows, d))
 DISPATCHED(double, exp_shifted, (const float *x, float shift, float *out, int64_t count), (x, shift, out, count))
+DISPATCHED(void, attention_head,
+           (const float *q, const float *k, const float *v, float *out, int64_t queries, int64_t keys,
+            int64_t model, int64_t head_dim, float scale, int causal, float *scores),
+           (q, k, v, out, queries, keys, model, head_dim, scale, causal, scores))
+
+#if defined(__x86_64__)
+TARGET_AVX2 static void f16_to_f32_f16c(const void *src, float *dst, int64_t count) {
+    f16_to_f32_body(src, dst, count, 1);
+}
+void cvk_f16_to_f32(const void *src, float *dst, int64_t count) {
+    if (clipcap_cpu_level() >= CLIPCAP_CPU_AVX2) f16_to_f32_f16c(src, dst, count);
+    else f16_to_f32_body(src, dst, count, 0);
+}
+#else
+void cvk_f16_to_f32(const void *src, float *dst, int64_t count) { f16_to_f32_body(src, dst, count, 0); }
+#endif

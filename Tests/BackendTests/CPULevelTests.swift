@@ -93,3 +93,38 @@ final class CPULevelTests: XCTestCase {
         }
     }
 }
+
+/// f16 widening (model files keep CLIP in f16): every one of the 65,536 halves, on every level,
+/// equals Swift's own conversion (NaNs: still NaN with the same sign).
+final class HalfWideningTests: XCTestCase {
+    override func tearDown() {
+        clipcap_cpu_set_limit(-1)
+        super.tearDown()
+    }
+
+    func testEveryHalfOnEveryLevel() {
+        let halves = (0...UInt16.max).map { $0 }
+        let want = halves.map { Float(Float16(bitPattern: $0)) }
+        for level in Int32(CLIPCAP_CPU_PORTABLE)...clipcap_cpu_detected_level() {
+            clipcap_cpu_set_limit(level)
+            var got = [Float](repeating: 0, count: halves.count)
+            cvk_f16_to_f32(halves, &got, Int64(halves.count))
+            // Unaligned source: one byte in.
+            var bytes = [UInt8](repeating: 0, count: 2 * halves.count + 1)
+            halves.withUnsafeBytes { raw in for i in 0..<raw.count { bytes[i + 1] = raw[i] } }
+            var shifted = [Float](repeating: 0, count: halves.count)
+            bytes.withUnsafeBytes { cvk_f16_to_f32($0.baseAddress! + 1, &shifted, Int64(halves.count)) }
+            var mismatches = 0
+            for i in 0..<halves.count {
+                let same = want[i].isNaN ? (got[i].isNaN && got[i].sign == want[i].sign)
+                                         : got[i].bitPattern == want[i].bitPattern
+                if !same || shifted[i].bitPattern != got[i].bitPattern {
+                    mismatches += 1
+                    if mismatches <= 5 { XCTFail("level \(level): half 0x\(String(halves[i], radix: 16)) -> \(got[i]), want \(want[i])") }
+                }
+            }
+            XCTAssertEqual(mismatches, 0, "level \(level)")
+            XCTAssertEqual(cvk_half_to_float(0x3c00), 1)
+        }
+    }
+}

@@ -120,6 +120,34 @@ static void test_float_products(void) {
 #endif
 }
 
+static void test_attention_and_halves(void) {
+    enum { T = 5, D = 24, MODEL = 40 };
+    static float q[T * MODEL], k[T * MODEL], v[T * MODEL], out[T * MODEL], scores[T];
+    for (int i = 0; i < T * MODEL; i++) { q[i] = uniform(-1, 1); k[i] = uniform(-1, 1); v[i] = uniform(-1, 1); }
+    cvk_attention_head(q, k, v, out, T, T, MODEL, D, 0.2f, 1, scores);
+    for (int i = 0; i < T; i++) {
+        double s[T], m = -INFINITY, total = 0;
+        for (int j = 0; j <= i; j++) {
+            s[j] = 0;
+            for (int d = 0; d < D; d++) s[j] += (double)q[i * MODEL + d] * k[j * MODEL + d];
+            s[j] *= 0.2;
+            m = fmax(m, s[j]);
+        }
+        for (int j = 0; j <= i; j++) { s[j] = exp(s[j] - m); total += s[j]; }
+        for (int d = 0; d < D; d++) {
+            double want = 0;
+            for (int j = 0; j <= i; j++) want += s[j] / total * v[j * MODEL + d];
+            check(fabs(out[i * MODEL + d] - want) <= 1e-5, "attention_head", i * MODEL + d, out[i * MODEL + d], want);
+        }
+    }
+    const uint16_t halves[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x0001, 0x03ff, 0x0400, 0x7bff, 0x7c00, 0xfc00, 0x3555};
+    const double want[] = {0, -0.0, 1, -2, 5.960464477539063e-08, 6.097555160522461e-05, 6.103515625e-05, 65504,
+                           INFINITY, -INFINITY, 0.333251953125};
+    float got[11];
+    cvk_f16_to_f32(halves, got, 11);
+    for (int i = 0; i < 11; i++) check(got[i] == want[i], "f16_to_f32", i, got[i], want[i]);
+}
+
 int main(void) {
     for (int level = clipcap_cpu_detected_level(); level >= CLIPCAP_CPU_PORTABLE; level--) {
         clipcap_cpu_set_limit(level);
@@ -127,6 +155,7 @@ int main(void) {
         test_rows();
         test_int8();
         test_float_products();
+        test_attention_and_halves();
         printf("kernel_selftest: level %s: %s\n", clipcap_cpu_level_name(level), failures ? "FAILED" : "ok");
         if (failures) return 1;
     }

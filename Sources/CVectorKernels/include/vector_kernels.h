@@ -54,6 +54,35 @@ void cvk_softmax_rows(const float *x, float *out, int64_t rows, int64_t d);
 /// sum of the results, accumulated in double. `out` may be NULL (sum only) or equal x.
 double cvk_exp_shifted(const float *x, float shift, float *out, int64_t count);
 
+/// One (batch, head) of attention, any head width: out[i] = softmax(scale · q[i]·k[j]ᵀ over the
+/// visible j) · v, rows `model` floats apart (a head's columns addressed in place). Causal: query
+/// i sees keys [0, i + keys - queries]; a query that sees none gets zeros. `scores` holds at
+/// least `keys` floats. (CFloatKernels' cf32_attention_head is the AVX-512 one for widths that are
+/// multiples of 16; this one is for every other CPU and width.)
+void cvk_attention_head(const float *q, const float *k, const float *v, float *out,
+                        int64_t queries, int64_t keys, int64_t model, int64_t head_dim,
+                        float scale, int causal, float *scores);
+
+/// dst[i] = src[i] for `count` IEEE half values (2-byte aligned or not) widened to float, exactly
+/// (subnormals, infinities and NaNs included); F16C's vcvtph2ps where the CPU has it.
+void cvk_f16_to_f32(const void *src, float *dst, int64_t count);
+
+/// One IEEE half widened to float, exactly; branch-free so that loops over it vectorise.
+static inline float cvk_half_to_float(uint16_t h) {
+    // Move exponent and mantissa into place and rebias; infinities/NaNs get the top exponent,
+    // zeros and subnormals are renormalised by one float subtraction (the "magic" method).
+    union { uint32_t u; float f; } o, magic, denormal;
+    o.u = (uint32_t)(h & 0x7fffu) << 13;
+    const uint32_t exponent = o.u & 0x0f800000u;
+    o.u += (uint32_t)(127 - 15) << 23;
+    magic.u = 113u << 23;
+    denormal.u = o.u + (1u << 23);
+    denormal.f -= magic.f;
+    o.u = exponent == 0x0f800000u ? o.u + ((uint32_t)(128 - 16) << 23) : (exponent == 0 ? denormal.u : o.u);
+    o.u |= (uint32_t)(h & 0x8000u) << 16;
+    return o.f;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,9 +3,10 @@ import NaiveBackend
 
 /// Vectorised loops over contiguous float rows, eight lanes at a time with a zero-padded tail.
 /// All of them are allocation-free and `@inline(__always)` so the loops vectorise in place.
-/// Plain multiplies and adds only: the package is compiled without a target CPU, where
-/// `addingProduct` becomes a call to `fmaf` per lane; loops with transcendental functions are
-/// in `CVectorKernels`, compiled per CPU level.
+/// Plain arithmetic only (the element-wise `add`, `mul` and copies): the package is compiled
+/// without a target CPU, where `addingProduct` becomes a call to `fmaf` per lane, so loops with
+/// multiply-adds, reductions or transcendental functions are in `CVectorKernels`, compiled per
+/// CPU level.
 enum RowOps {
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> F8 {
         UnsafeRawPointer(p).loadUnaligned(as: F8.self)
@@ -48,46 +49,6 @@ enum RowOps {
         if i < count {
             let r = count - i
             storePartial(f(loadPartial(a + i, r), loadPartial(b + i, r)), out + i, r)
-        }
-    }
-
-    /// max x[i] (`-inf` for an empty row).
-    @inline(__always) static func max(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
-        var m = F8(repeating: -.infinity)
-        var i = 0
-        while i + 8 <= count {
-            m = pointwiseMax(m, load(x + i))
-            i += 8
-        }
-        if i < count { m = pointwiseMax(m, loadPartial(x + i, count - i, fill: -.infinity)) }
-        return m.max()
-    }
-
-    /// Σ a[i]·b[i].
-    @inline(__always) static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        var a0 = F8(), a1 = F8()
-        var i = 0
-        while i + 16 <= count {
-            a0 += load(a + i) * load(b + i)
-            a1 += load(a + i + 8) * load(b + i + 8)
-            i += 16
-        }
-        if i + 8 <= count { a0 += load(a + i) * load(b + i); i += 8 }
-        if i < count { a1 += loadPartial(a + i, count - i) * loadPartial(b + i, count - i) }
-        return (a0 + a1).sum()
-    }
-
-    /// y[i] += alpha · x[i].
-    @inline(__always) static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
-        let av = F8(repeating: alpha)
-        var i = 0
-        while i + 8 <= count {
-            store(load(y + i) + av * load(x + i), y + i)
-            i += 8
-        }
-        while i < count {
-            y[i] += alpha * x[i]
-            i += 1
         }
     }
 }
