@@ -47,7 +47,7 @@ public final class BLASBackend: Backend {
             OpCapability(op: "linear", weightTypes: floatWeights,
                          note: "AVX-512 where present: 1-16 rows on few-row kernels, more rows with io weights on the panel kernel (f16 io weights read in place); else sgemm, sgemv for single rows; io (NN) and oi (NT); other f16/bf16 widened once; bias+activation epilogue"),
             OpCapability(op: "matmul", weightTypes: floatWeights, note: "sgemm per batch entry; sgemv for single rows"),
-            OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else SIMD8), over the pool"),
+            OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else the C vector kernels' head loop), over the pool"),
             OpCapability(op: "attention_cached", note: "fused, KV cache rows [n_past, n_past+T)"),
         ]
         for op in ["add", "mul", "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
