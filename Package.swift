@@ -37,7 +37,7 @@ let package = Package(
         /// int8 micro-kernels (VNNI / AVX2 / portable): Swift's SIMD integer types cannot reach vpmaddubsw.
         .target(name: "CInt8Kernels", dependencies: ["CCPUFeatures"], path: "Sources/CInt8Kernels"),
         /// AVX-512 few-row float products (batched decode) that read each weight once for all rows.
-        .target(name: "CFloatKernels", dependencies: ["CCPUFeatures"], path: "Sources/CFloatKernels"),
+        .target(name: "CFloatKernels", dependencies: ["CCPUFeatures", "CVectorKernels"], path: "Sources/CFloatKernels"),
 
         // MARK: formats
         .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM"),

@@ -7,33 +7,10 @@
 
 #if !defined(__x86_64__)
 
-#include <math.h>
-#include <string.h>
-
-/// IEEE half to float, exact (subnormals, infinities and NaNs included).
-static float half_to_float(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exponent = (h >> 10) & 0x1fu;
-    uint32_t mantissa = h & 0x3ffu;
-    uint32_t bits;
-    if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {
-        uint32_t e = 113;
-        while (!(mantissa & 0x400u)) { mantissa <<= 1; e--; }
-        bits = sign | (e << 23) | ((mantissa & 0x3ffu) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
+#include "vector_kernels.h"
 
 static inline float weight_at(const int half, const void *w, int64_t index) {
-    return half ? half_to_float(((const uint16_t *)w)[index]) : ((const float *)w)[index];
+    return half ? cvk_half_to_float(((const uint16_t *)w)[index]) : ((const float *)w)[index];
 }
 
 static void rows_io(const int half, const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
@@ -84,31 +61,7 @@ void cf16_rows_oi(const float *x, int64_t m, int64_t k, const uint16_t *w,
 void cf32_attention_head(const float *q, const float *k, const float *v, float *out,
                          int64_t queries, int64_t keys, int64_t model, int64_t head_dim,
                          float scale, int causal, float *scores) {
-    for (int64_t i = 0; i < queries; i++) {
-        int64_t visible = keys;
-        if (causal) {
-            visible = i + keys - queries + 1;
-            if (visible > keys) visible = keys;
-            if (visible < 0) visible = 0;
-        }
-        float *o = out + i * model;
-        for (int64_t d = 0; d < head_dim; d++) o[d] = 0.0f;
-        if (visible == 0) continue;
-        const float *qi = q + i * model;
-        float best = -INFINITY;
-        for (int64_t j = 0; j < visible; j++) {
-            float s = 0.0f;
-            for (int64_t d = 0; d < head_dim; d++) s += qi[d] * k[j * model + d];
-            scores[j] = s * scale;
-            if (scores[j] > best) best = scores[j];
-        }
-        float total = 0.0f;
-        for (int64_t j = 0; j < visible; j++) { scores[j] = expf(scores[j] - best); total += scores[j]; }
-        for (int64_t j = 0; j < visible; j++) {
-            const float p = scores[j] / total;
-            for (int64_t d = 0; d < head_dim; d++) o[d] += p * v[j * model + d];
-        }
-    }
+    cvk_attention_head(q, k, v, out, queries, keys, model, head_dim, scale, causal, scores);
 }
 
 void cf32_panel_gemm_io(const float *x, int64_t m, int64_t k, const void *w, int w_is_f16, int64_t ldw,

@@ -81,38 +81,22 @@ static inline void quantize32(const float *x, __m256 inv, int8_t *q) {
     _mm256_storeu_si256((__m256i *)q, abcd);
 }
 
-void ci8_avx2_quantize_rows(const float *x, int64_t m, int64_t k, int64_t group, int8_t *q, float *scales) {
-    if (group <= 0 || group > k) group = k;
-    const int64_t groups = k > 0 ? (k + group - 1) / group : 0;
+float ci8_avx2_quantize_group(const float *xs, int64_t len, int8_t *q) {
     const __m256 signmask = _mm256_set1_ps(-0.0f);
-    for (int64_t r = 0; r < m; r++) {
-        const float *xr = x + r * k;
-        int8_t *qr = q + r * k;
-        for (int64_t g = 0; g < groups; g++) {
-            const int64_t start = g * group;
-            const int64_t len = (start + group <= k) ? group : k - start;
-            const float *xs = xr + start;
-            __m256 vmax = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 8 <= len; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(signmask, _mm256_loadu_ps(xs + i)));
-            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-            float amax = _mm_cvtss_f32(m4);
-            for (; i < len; i++) { float a = fabsf(xs[i]); if (a > amax) amax = a; }
-            const float scale = amax / 127.0f;
-            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scales[r * groups + g] = scale;
-            const __m256 vinv = _mm256_set1_ps(inv);
-            int64_t j = 0;
-            for (; j + 32 <= len; j += 32) quantize32(xs + j, vinv, qr + start + j);
-            for (; j < len; j++) {
-                float v = nearbyintf(xs[j] * inv);
-                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                qr[start + j] = (int8_t)v;
-            }
-        }
-    }
+    __m256 vmax = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(signmask, _mm256_loadu_ps(xs + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    for (; i < len; i++) { float a = fabsf(xs[i]); if (a > amax) amax = a; }
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    int64_t j = 0;
+    for (; j + 32 <= len; j += 32) quantize32(xs + j, vinv, q + j);
+    ci8_quantize_scalar(xs + j, len - j, inv, q + j);
+    return amax / 127.0f;
 }
 
 // MARK: - per-channel linear

@@ -23,10 +23,19 @@ const char *ci8_kernel_name(void) {
 }
 
 void ci8_quantize_rows(const float *x, int64_t m, int64_t k, int64_t group, int8_t *q, float *scales) {
+    float (*quantize_group)(const float *, int64_t, int8_t *) = ci8_portable_quantize_group;
 #if defined(__x86_64__)
-    if (HAS_AVX2()) { ci8_avx2_quantize_rows(x, m, k, group, q, scales); return; }
+    if (HAS_AVX2()) quantize_group = ci8_avx2_quantize_group;
 #endif
-    ci8_portable_quantize_rows(x, m, k, group, q, scales);
+    if (group <= 0 || group > k) group = k;
+    const int64_t groups = k > 0 ? (k + group - 1) / group : 0;
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t start = g * group;
+            const int64_t len = start + group <= k ? group : k - start;
+            scales[r * groups + g] = quantize_group(x + r * k + start, len, q + r * k + start);
+        }
+    }
 }
 
 void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,

@@ -13,29 +13,14 @@ int32_t ci8_portable_dot(const int8_t *a, const int8_t *b, int64_t k) {
     return acc;
 }
 
-void ci8_portable_quantize_rows(const float *x, int64_t m, int64_t k, int64_t group, int8_t *q, float *scales) {
-    if (group <= 0 || group > k) group = k;
-    const int64_t groups = k > 0 ? (k + group - 1) / group : 0;
-    for (int64_t r = 0; r < m; r++) {
-        const float *xr = x + r * k;
-        int8_t *qr = q + r * k;
-        for (int64_t g = 0; g < groups; g++) {
-            const int64_t start = g * group;
-            const int64_t len = (start + group <= k) ? group : k - start;
-            float amax = 0.0f;
-            for (int64_t i = 0; i < len; i++) {
-                const float a = fabsf(xr[start + i]);
-                amax = a > amax ? a : amax;
-            }
-            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scales[r * groups + g] = amax / 127.0f;
-            for (int64_t i = 0; i < len; i++) {
-                float v = nearbyintf(xr[start + i] * inv);
-                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                qr[start + i] = (int8_t)v;
-            }
-        }
+float ci8_portable_quantize_group(const float *x, int64_t len, int8_t *q) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < len; i++) {
+        const float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
     }
+    ci8_quantize_scalar(x, len, amax > 0.0f ? 127.0f / amax : 0.0f, q);
+    return amax / 127.0f;
 }
 
 void ci8_portable_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,
