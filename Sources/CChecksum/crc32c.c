@@ -53,6 +53,9 @@ static void gf2_square(uint32_t *square, const uint32_t *matrix) {
     for (int n = 0; n < 32; n++) square[n] = gf2_times(matrix, matrix[n]);
 }
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+
 /// The operator that appends BLOCK zero bytes to a CRC (column i: the image of bit i), built
 /// once: joining the three streams of a block then costs 32 steps instead of a squaring chain.
 enum { BLOCK = 8192 };
@@ -62,9 +65,6 @@ static pthread_once_t block_shift_once = PTHREAD_ONCE_INIT;
 static void build_block_shift(void) {
     for (int i = 0; i < 32; i++) block_shift[i] = ccm_crc32c_combine(1u << i, 0, BLOCK);
 }
-
-#if defined(__x86_64__)
-#include <nmmintrin.h>
 
 __attribute__((target("sse4.2")))
 static uint32_t hardware_update(uint32_t crc, const unsigned char *p, size_t n) {
