@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libopenblas-dev libzstd-dev libpng-dev libjpeg-dev)
+packages=(pkg-config libopenblas-dev libzstd-dev libpng-dev libjpeg-dev libarchive-dev)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
