@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat"],
                     path: "Tests/BackendTests"),
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
-        .testTarget(name: "BulkTests", dependencies: ["BulkCaption"], path: "Tests/BulkTests"),
+        .testTarget(name: "BulkTests", dependencies: ["BulkCaption", "Engine"], path: "Tests/BulkTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
                     path: "Tests/ConverterTests"),
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels"],

@@ -97,6 +97,7 @@ final class WebDatasetReader {
         defer { current = sample }
         let isImage = FolderListing.imageExtensions.contains(ext.lowercased())
         if let problem = Self.unsafeNameProblem(name) {
+            if sample.problem == nil { sample.imageName = name }
             sample.problem = sample.problem ?? "member '\(Self.printable(name))' \(problem); it was not read"
             return
         }
@@ -104,6 +105,7 @@ final class WebDatasetReader {
             if !ext.isEmpty { sample.otherExtensions.append(ext) }
             return
         }
+        sample.imageName = name
         guard type == S_IFREG else {
             sample.problem = "member '\(Self.printable(name))' is not a regular file (a link or special entry); it was not read"
             return
@@ -116,7 +118,6 @@ final class WebDatasetReader {
         switch readData(a) {
         case .success(let bytes):
             sample.image = bytes
-            sample.imageName = name
         case .failure(let problem):
             sample.problem = "member '\(Self.printable(name))' \(problem)"
         }
