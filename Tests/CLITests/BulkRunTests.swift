@@ -170,6 +170,9 @@ final class BulkRunTests: XCTestCase {
         XCTAssertTrue(csvText.contains("\"img-2, \"\"quoted\"\"\","), "the key with a comma and quotes is quoted: \(csvText)")
         XCTAssertEqual(csvText.split(separator: "\n").count, 1 + 7)
         assertFolder(folder, holds: ["out.csv"])
+        assertSucceeded(try caption([Fixtures.png, "--format", "jsonl", "-o", "/dev/null"]))
+        var info = stat()
+        XCTAssertTrue(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "-o /dev/null writes to the device, never replaces it")
 
         let tsv = try caption([Fixtures.path("bulk/manifest.jsonl"), "--path-column", "image", "--key-column", "id", "--format", "tsv"])
         assertSucceeded(tsv)

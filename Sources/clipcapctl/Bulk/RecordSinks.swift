@@ -76,20 +76,30 @@ final class StreamSink: RecordSink, @unchecked Sendable {
     init(format: RecordFormat, path: String?, candidates: Int) throws {
         self.format = format
         self.candidates = candidates
-        self.path = path
-        if let path {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-                throw CLIError("\(path) is a folder; give -o a file name to write to")
+        var info = stat()
+        let existing = path.map { stat($0, &info) == 0 } ?? false
+        if let path, existing, info.st_mode & S_IFMT == S_IFDIR {
+            throw CLIError("\(path) is a folder; give -o a file name to write to")
+        }
+        if let path, existing, info.st_mode & S_IFMT != S_IFREG {
+            // A device or pipe (/dev/null, /dev/stdout, a FIFO): written in place, never replaced.
+            guard let handle = FileHandle(forWritingAtPath: path) else {
+                throw CLIError("\(path): cannot open for writing (\(String(cString: strerror(errno))))")
             }
+            self.path = nil
+            temporary = nil
+            self.handle = handle
+        } else if let path {
             let url = URL(fileURLWithPath: path)
             let tmp = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".partial-\(getpid())"
             guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
                 throw CLIError("\(path): cannot write in \(url.deletingLastPathComponent().path) (\(String(cString: strerror(errno)))); check that the folder exists and is writable")
             }
+            self.path = path
             temporary = tmp
             self.handle = handle
         } else {
+            self.path = nil
             temporary = nil
             handle = FileHandle.standardOutput
         }
