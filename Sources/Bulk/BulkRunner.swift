@@ -20,6 +20,8 @@ public enum BulkRunner {
                     for passed in ledger.failures(before: outcome.index) { try record(passed) }
                     let (key, file) = ledger.identity(of: outcome.index)
                     switch outcome.result {
+                    case .success(let result) where result.captions.contains(where: { !$0.score.isFinite }):
+                        try record(BulkRecord(key: key, file: file, error: "\(file): the model produced a non-finite score (NaN or infinity); its captions cannot be trusted"))
                     case .success(let result): try record(BulkRecord(key: key, file: file, captions: result.captions))
                     case .failure(let error): try record(BulkRecord(key: key, file: file, error: describe(error, file: file)))
                     }

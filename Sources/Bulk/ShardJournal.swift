@@ -31,6 +31,10 @@ public final class ShardJournal {
     public var statsPath: String { folder + "/" + Self.name(shard) + "_stats.json" }
     var partialPath: String { folder + "/." + Self.name(shard) + ".jsonl.partial" }
     var checkpointPath: String { folder + "/." + Self.name(shard) + ".checkpoint.json" }
+    var lockPath: String { folder + "/." + Self.name(shard) + ".lock" }
+    private var lockHandle: FileHandle?
+    /// Whether `begin` found a checkpoint of another run (other model, options or inputs) and started over.
+    public private(set) var discardedCheckpoint = false
 
     /// `00003` for shard 3.
     public static func name(_ shard: Int) -> String {
@@ -44,6 +48,26 @@ public final class ShardJournal {
         self.fingerprint = fingerprint
         self.checkpointEvery = max(1, checkpointEvery)
     }
+
+    /// Takes the shard's lock (`.IIIII.lock`, flock), so two processes never write one shard
+    /// (a retried pod while the old one still runs): the second is refused. Held until exit.
+    public func lock() throws {
+        let fm = FileManager.default
+        do { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw BulkInputError("\(folder): cannot create the output folder (\(error.localizedDescription)); check the path and its permissions")
+        }
+        if !fm.fileExists(atPath: lockPath) { _ = fm.createFile(atPath: lockPath, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: lockPath) else {
+            throw BulkInputError("\(lockPath): cannot open the shard's lock file (\(String(cString: strerror(errno)))); check that \(folder) is writable")
+        }
+        guard flock(handle.fileDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            throw ShardBusy(description: "shard \(shard): another process is running it (\(lockPath) is locked); wait for it, or stop it first")
+        }
+        lockHandle = handle
+    }
+
+    /// Another process holds the shard's lock.
+    public struct ShardBusy: Error, CustomStringConvertible { public let description: String }
 
     /// Whether the shard is already complete (its stats file exists).
     public var isComplete: Bool { FileManager.default.fileExists(atPath: statsPath) }
@@ -60,9 +84,7 @@ public final class ShardJournal {
     /// with `overwrite`). Removes an old final output and stats file when starting over.
     public func begin(overwrite: Bool) throws -> Resume {
         let fm = FileManager.default
-        do { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw BulkInputError("\(folder): cannot create the output folder (\(error.localizedDescription)); check the path and its permissions")
-        }
+        if lockHandle == nil { try lock() }
         var resume = Resume()
         if !overwrite, let checkpoint = readCheckpoint(), checkpoint.fingerprint == fingerprint,
            let data = fm.contents(atPath: partialPath), data.count >= checkpoint.bytes {
@@ -73,9 +95,10 @@ public final class ShardJournal {
             priorSeconds = checkpoint.seconds
             recordsDone = resume.records
         } else {
+            discardedCheckpoint = !overwrite && fm.fileExists(atPath: checkpointPath)
             for path in [partialPath, checkpointPath, statsPath, finalPath] { try? fm.removeItem(atPath: path) }
         }
-        if !fm.fileExists(atPath: partialPath) { fm.createFile(atPath: partialPath, contents: nil) }
+        if !fm.fileExists(atPath: partialPath) { _ = fm.createFile(atPath: partialPath, contents: nil) }
         guard let handle = FileHandle(forUpdatingAtPath: partialPath) else {
             throw BulkInputError("\(partialPath): cannot write the shard's output (\(String(cString: strerror(errno)))); check that \(folder) is writable")
         }
@@ -123,6 +146,15 @@ public final class ShardJournal {
         }
         try writeAtomically(Data((RecordFormat.json(stats) + "\n").utf8), to: statsPath)
         try? FileManager.default.removeItem(atPath: checkpointPath)
+        unlock()
+    }
+
+    /// Releases the lock and removes its file (a process that finds no file makes a new one).
+    public func unlock() {
+        guard let handle = lockHandle else { return }
+        unlink(lockPath)
+        try? handle.close()
+        lockHandle = nil
     }
 
     private struct Checkpoint {

@@ -208,6 +208,26 @@ final class BulkRunTests: XCTestCase {
     }
 }
 
+extension BulkRunTests {
+    func testTwoProcessesNeverRunTheSameShard() throws {
+        let folder = try Fixtures.folder(for: self)
+        let out = folder + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let lock = open(out + "/.00000.lock", O_CREAT | O_RDWR, 0o644)
+        XCTAssertEqual(flock(lock, LOCK_EX | LOCK_NB), 0)
+        let busy = try CLI.run(["caption", "--threads", "1", "--model", try Fixtures.model(), Fixtures.png, "--out", out],
+                               environment: ["JOB_COMPLETION_INDEX": "", "SLURM_ARRAY_TASK_ID": ""])
+        XCTAssertEqual(busy.exitCode, 1, "retryable: the other process may finish or die: \(busy.stderr)")
+        XCTAssertTrue(busy.stderr.contains("another process"), busy.stderr)
+        XCTAssertEqual(listing(out), [".00000.lock"], "the refused run wrote nothing")
+        close(lock)
+        let free = try CLI.run(["caption", "--threads", "1", "--model", try Fixtures.model(), Fixtures.png, "--out", out],
+                               environment: ["JOB_COMPLETION_INDEX": "", "SLURM_ARRAY_TASK_ID": ""])
+        assertSucceeded(free)
+        assertFolder(out, holds: ["00000.jsonl", "00000_stats.json"])
+    }
+}
+
 /// Results of concurrent runs, by index.
 private final class ResultBag: @unchecked Sendable {
     private var slots: [Result<CLIResult, Error>?]

@@ -5,14 +5,14 @@ import Foundation
 /// `caption`'s options for bulk runs: output formats and files, shards, resume (docs/SCALE.md).
 struct BulkOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Output format: jsonl, csv or tsv (default: file<TAB>caption lines; with --out: jsonl).",
+        "Output format: jsonl, csv, tsv or text (default: text, the file<TAB>caption lines; with --out: jsonl).",
         discussion: "jsonl: one JSON object per line with key, file, status (\"ok\" or \"error\"), error, captions, token_ids, scores. csv (RFC 4180): a field holding a comma, a double quote or a line break is quoted, quotes doubled. tsv: backslash, tab, newline and carriage return in a field are written \\\\, \\t, \\n, \\r. csv/tsv columns: key, file, status, error, caption, score (then caption_2, score_2... with --num)."))
     var format: RecordFormat?
 
-    @Option(name: .customShort("o"), help: "Write the records to this file (temporary file, then renamed when complete) instead of stdout.")
+    @Option(name: .customShort("o"), help: ArgumentHelp("Write the records to this file (temporary file, then renamed when complete) instead of stdout.", valueName: "file"))
     var output: String?
 
-    @Option(name: .long, help: "Write shard outputs into this folder: IIIII.jsonl, then IIIII_stats.json last; a shard whose stats file exists is skipped.")
+    @Option(name: .long, help: ArgumentHelp("Write shard outputs into this folder: IIIII.jsonl, then IIIII_stats.json last; a shard whose stats file exists is skipped.", valueName: "dir"))
     var out: String?
 
     @Option(name: .long, help: "Split the inputs into this many shards (deterministic: the same inputs and count give the same split everywhere).")

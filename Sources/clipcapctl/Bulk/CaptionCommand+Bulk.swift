@@ -54,7 +54,12 @@ extension CaptionCommand {
         if let folder = bulk.out {
             let fingerprint = SHA256.hex(Array(RecordFormat.json(["model_sha256": modelHash, "settings": settings, "inputs": images]).utf8))
             let journal = ShardJournal(folder: folder, shard: selection.index, fingerprint: fingerprint, checkpointEvery: bulk.checkpointEvery)
+            do { try journal.lock() } catch {
+                printError("Error: \(error)")
+                throw ExitCode(CaptionExit.retryable)
+            }
             if journal.isComplete && !bulk.overwrite {
+                journal.unlock()
                 return try skipCompletedShard(journal)
             }
             sink = try ShardSink(journal: journal, overwrite: bulk.overwrite)

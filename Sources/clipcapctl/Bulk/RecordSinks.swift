@@ -43,6 +43,9 @@ final class ShardSink: RecordSink, @unchecked Sendable {
                        error: object["status"] as? String == "ok" ? nil : (object["error"] as? String ?? "unknown error"))
         }
         resumedFrom = resume.records
+        if journal.discardedCheckpoint {
+            printError("shard \(journal.shard): the checkpoint in \(journal.folder) is from another run (model, options or inputs differ); starting the shard over")
+        }
         if resume.records > 0 {
             printError("shard \(journal.shard): resuming after \(resume.records) image(s) from the checkpoint in \(journal.folder)")
         }
