@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The overhead of sharded, checkpointed runs (docs/SCALE.md): SHARDS shards of PER_SHARD images
 # each, every shard a separate `caption --out DIR --shards SHARDS --shard I` process, against a
-# single process captioning PER_SHARD images to stdout (`--format jsonl`, no shards, no
-# checkpoints), the two alternated ROUNDS times in this one invocation so they share the
+# single process captioning the same PER_SHARD images to stdout (`--format jsonl`, no shards,
+# no checkpoints), the two alternated ROUNDS times in this one invocation so they share the
 # machine's noise. Prints images/s of each run and the shard/baseline ratio.
 #   tools/bench_shards.sh models/demo.ccm [PER_SHARD=500] [SHARDS=4] [ROUNDS=1]
 set -euo pipefail
@@ -14,11 +14,15 @@ bin=${CLIPCAPCTL:-.build/release/clipcapctl}
 [ -x "$bin" ] || { echo "bench_shards: build the release binary first (swift build -c release --product clipcapctl)" >&2; exit 1; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 samples=(models/samples/*.jpg models/samples/*.png)
-mkdir -p "$work/all" "$work/one"
+# Shard s takes images s, s+SHARDS, ... (sorted names); its baseline captions exactly those
+# images (a copy of them in one_s/), so both runs do the same decoding work.
+mkdir -p "$work/all"
+for ((s = 0; s < shards; s++)); do mkdir -p "$work/one_$s"; done
 for ((i = 0; i < per * shards; i++)); do
     src=${samples[$((i % ${#samples[@]}))]}
-    cp "$src" "$work/all/$(printf %06d $i).${src##*.}"
-    ((i < per)) && cp "$src" "$work/one/$(printf %06d $i).${src##*.}"
+    name=$(printf %06d $i).${src##*.}
+    cp "$src" "$work/all/$name"
+    cp "$src" "$work/one_$((i % shards))/$name"
 done
 # Wall time is what a job sees, but on a shared machine it mostly measures the neighbours;
 # CPU time (user + sys) is what the run itself costs. Both are printed.
@@ -29,7 +33,7 @@ sum() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
 base_wall=0; base_cpu=0; shard_wall=0; shard_cpu=0
 for ((r = 0; r < rounds; r++)); do
     for ((s = 0; s < shards; s++)); do
-        read -r bw bu bs < <(timed "$bin" caption "$work/one" --model "$model" "${threads[@]}" --format jsonl --quiet)
+        read -r bw bu bs < <(timed "$bin" caption "$work/one_$s" --model "$model" "${threads[@]}" --format jsonl --quiet)
         rm -rf "$work/out"
         read -r hw hu hs < <(timed "$bin" caption "$work/all" --model "$model" "${threads[@]}" --out "$work/out" --shards "$shards" --shard "$s" --quiet)
         test -s "$work/out/$(printf %05d "$s")_stats.json" || { echo "bench_shards: shard $s wrote no stats file" >&2; exit 1; }

@@ -95,6 +95,28 @@ public struct BulkInputs: Sendable {
         }
     }
 
+    /// A digest of what the inputs are now: every listed path, and the size and modification
+    /// time of each manifest and archive. Part of a shard's resume fingerprint, so a checkpoint
+    /// is never applied to inputs that changed since (FNV-1a: an identity, not a security check).
+    public var identity: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ text: String) {
+            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            hash = (hash ^ 0xff) &* 0x100_0000_01b3
+        }
+        for source in sources {
+            switch source {
+            case .file(let path, let key): mix("f"); mix(path); mix(key)
+            case .standardInput: mix("-")
+            case .manifest(let path), .tar(let path):
+                mix(path)
+                var info = stat()
+                if stat(path, &info) == 0 { mix("\(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)") }
+            }
+        }
+        return String(hash, radix: 16)
+    }
+
     /// How many items a shard has, when that is known without reading manifests or archives.
     public func count(in shard: ShardSelection) -> Int? {
         guard sources.allSatisfy({ if case .file = $0 { return true }; if case .standardInput = $0 { return true }; return false }) else { return nil }

@@ -228,6 +228,26 @@ extension BulkRunTests {
     }
 }
 
+extension BulkRunTests {
+    func testACheckpointOfAnotherRunIsNeverApplied() throws {
+        let folder = try Fixtures.folder(for: self)
+        let out = folder + "/out"
+        let arguments = ["caption", "--threads", "1", "--model", try Fixtures.model(), Fixtures.png, Fixtures.jpeg, "--out", out]
+        let environment = ["JOB_COMPLETION_INDEX": "", "SLURM_ARRAY_TASK_ID": ""]
+        assertSucceeded(try CLI.run(arguments, environment: environment))
+        let complete = try Data(contentsOf: URL(fileURLWithPath: out + "/00000.jsonl"))
+        // What a killed run of other inputs or options would have left.
+        try FileManager.default.removeItem(atPath: out + "/00000_stats.json")
+        try FileManager.default.moveItem(atPath: out + "/00000.jsonl", toPath: out + "/.00000.jsonl.partial")
+        try Fixtures.write("{\"bytes\":10,\"fingerprint\":\"another run\",\"records\":1,\"seconds\":1}", to: out + "/.00000.checkpoint.json")
+        let rerun = try CLI.run(arguments, environment: environment)
+        assertSucceeded(rerun)
+        XCTAssertTrue(rerun.stderr.contains("from another run"), rerun.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out + "/00000.jsonl")), complete)
+        assertFolder(out, holds: ["00000.jsonl", "00000_stats.json"])
+    }
+}
+
 /// Results of concurrent runs, by index.
 private final class ResultBag: @unchecked Sendable {
     private var slots: [Result<CLIResult, Error>?]

@@ -36,7 +36,7 @@ struct BulkOptions: ParsableArguments {
     @Option(name: .customLong("max-member-bytes"), help: "Largest tar member or standard-input image read, in bytes.")
     var maxMemberBytes: Int = BulkInputs.defaultMaxMemberBytes
 
-    @Flag(name: .long, help: "No progress bar and no per-image error lines on stderr (errors stay in the output).")
+    @Flag(name: .long, help: "No progress bar, and no per-image error lines on stderr when the output has them (jsonl, csv, tsv, --out).")
     var quiet = false
 
     func validate() throws {

@@ -52,7 +52,7 @@ extension CaptionCommand {
         let format = bulk.format ?? (json || bulk.out != nil ? .jsonl : .text)
         let sink: RecordSink
         if let folder = bulk.out {
-            let fingerprint = SHA256.hex(Array(RecordFormat.json(["model_sha256": modelHash, "settings": settings, "inputs": images]).utf8))
+            let fingerprint = SHA256.hex(Array(RecordFormat.json(["model_sha256": modelHash, "settings": settings, "inputs": images, "identity": inputs.identity]).utf8))
             let journal = ShardJournal(folder: folder, shard: selection.index, fingerprint: fingerprint, checkpointEvery: bulk.checkpointEvery)
             do { try journal.lock() } catch {
                 printError("Error: \(error)")
@@ -75,7 +75,8 @@ extension CaptionCommand {
         let progress = ProgressLine(total: inputs.count(in: selection).map { max(0, $0 - sink.counts.total) } ?? 0,
                                     label: selection.count > 1 ? "shard \(selection.index)" : "captioning",
                                     enabled: stderrIsTerminal && !bulk.quiet)
-        let quiet = bulk.quiet
+        // The plain text format has no error lines, so its errors stay on stderr even with --quiet.
+        let quiet = bulk.quiet && format != .text
         let started = Date()
         try BulkRunner.run(model: loaded, items: inputs.items(of: selection, skipping: sink.counts.total), options: decodingOptions) { record in
             try sink.write(record)
