@@ -61,9 +61,12 @@ enum ModelMetadata {
             meta["generation.banned_token_ids"] = .ints(ids["[UNK]"].map { [Int64($0)] } ?? [])
             meta["generation.join"] = .string("")
         } else {
-            // Original ClipCap: stops at '.', and at <|endoftext|> when the vocabulary has it.
+            // Original ClipCap (predict.py): stops when the generated token id is the id of '.'
+            // (kept in the text), and at <|endoftext|> when the vocabulary has it (not kept).
+            // Stop strings only when asked (--stop-string).
             meta["generation.stop_token_ids"] = .ints(ids["<|endoftext|>"].map { [Int64($0)] } ?? [])
-            meta["generation.stop_strings"] = .strings(["."])
+            meta["generation.kept_stop_token_ids"] = .ints(ids["."].map { [Int64($0)] } ?? [])
+            meta["generation.stop_strings"] = .strings(options.stopStrings)
             meta["generation.banned_token_ids"] = .ints([])
             meta["generation.join"] = .string("bpe")
         }
