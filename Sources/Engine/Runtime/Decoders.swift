@@ -42,7 +42,7 @@ enum Decoders {
 
     /// Ids banned at a step: the model's bans, plus its stop ids while the caption is shorter than `minTokens`.
     static func bans(length: Int, options: DecodingOptions, config: PipelineConfig) -> [Int] {
-        length < options.minTokens ? config.bannedTokenIDs + config.stopTokenIDs.sorted() : config.bannedTokenIDs
+        length < options.minTokens ? config.bannedTokenIDs + config.stopTokenIDs.union(config.keptStopTokenIDs).sorted() : config.bannedTokenIDs
     }
 
     static func makeCaption(_ ids: [Int], score: Double, config: PipelineConfig, tokenizer: any TextTokenizer) -> Caption {
