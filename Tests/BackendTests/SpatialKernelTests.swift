@@ -72,6 +72,34 @@ final class SpatialKernelTests: XCTestCase {
         }
     }
 
+    /// `conv2d_i8`: the int8 kernel (activations quantized per output pixel) against the naive
+    /// reference (weights dequantized, activations not quantized), both schemes, bias and relu.
+    func testQuantizedConvolutionMatchesTheReference() throws {
+        var rng = SeededRandom(seed: 23)
+        let cases: [(Int, Int, Int, Int, Int, Int)] = [(3, 17, 8, 3, 2, 1), (8, 9, 16, 3, 1, 1), (16, 6, 12, 1, 1, 0)]
+        for (i, (channels, side, out, k, stride, padding)) in cases.enumerated() {
+            let cols = channels * k * k
+            let values = (0..<(out * cols)).map { _ in Int8.random(in: -127...127, using: &rng) }
+            let block = i == 1 ? 32 : 0
+            let blocks = block > 0 ? (cols + block - 1) / block : 1
+            let scales = rng.floats(out * blocks, in: 0.001...0.01)
+            let (w, s) = Harness.int8Weight(values, [out, cols], scales: scales, scalesShape: block > 0 ? [out, blocks] : [out],
+                                            scheme: block > 0 ? "block" : "per_channel", block: block)
+            var attrs: [String: AttrValue] = ["stride": .int(Int64(stride)), "padding": .int(Int64(padding)), "kernel": .ints([Int64(k), Int64(k)]),
+                                              "scheme": .string(block > 0 ? "block" : "per_channel"), "activation": .string(i == 2 ? "none" : "relu")]
+            if block > 0 { attrs["block"] = .int(Int64(block)) }
+            let o = (side + 2 * padding - k) / stride + 1
+            let x = rng.floats(channels * side * side, in: -2...2)
+            let operands: [Operand] = [.activation(x, [1, channels, side, side]), .weight(w), .weight(s),
+                                       .weight(Harness.weight(rng.floats(out), [out], name: "b"))]
+            let reference = try Harness.run(naive, "conv2d_i8", operands, attrs: attrs, outputShape: [1, out, o, o])
+            let fast = try Harness.run(int8, "conv2d_i8", operands, attrs: attrs, outputShape: [1, out, o, o])
+            // Activation quantization (one scale per pixel row, 8 bits): ~1% of the output range.
+            let range = reference.map(abs).max() ?? 1
+            assertClose(fast, reference, tolerance: 0.02 * max(range, 1), "conv2d_i8 case \(i)")
+        }
+    }
+
     /// Wrong channels, a kernel larger than the padded input, bad attributes: errors naming the node, no trap.
     func testBadShapesAndAttributesAreErrors() throws {
         let w = Harness.weight([Float](repeating: 1, count: 2 * 3 * 3 * 3), [2, 3, 3, 3])

@@ -56,6 +56,29 @@ final class BackboneParityTests: XCTestCase {
 
     func testViTPatch14At336MatchesPyTorchOnEveryBackend() throws { try checkEveryBackend("vit-p14-336") }
 
+    /// `clipcapctl quantize` turns the ResNet's convolutions into `conv2d_i8` (and the pool's
+    /// projections into `linear_i8`); the int8 backend runs them without fallbacks and the image
+    /// embedding stays close to PyTorch's (it is another model: captions may differ).
+    func testQuantizedResNetRunsOnInt8Kernels() throws {
+        let (float, _) = try convert("rn-288")
+        let quantized = dir + "/rn-288-int8.ccm"
+        let report = try Quantizer.quantize(input: float, output: quantized)
+        let model = try CaptionModel.load(path: quantized, options: LoadOptions(backend: "int8", threads: 2, maxTokens: 4))
+        let ops = model.file.graph(named: "image_encoder")?.nodes.map(\.op) ?? []
+        XCTAssertEqual(ops.filter { $0 == "conv2d" }.count, 0, "every convolution quantized")
+        XCTAssertEqual(ops.filter { $0 == "conv2d_i8" }.count, 3 + 3 * 5 + 4, "stem, 5 blocks, 4 shortcuts")
+        XCTAssertTrue(ops.contains("linear_i8"))
+        XCTAssertTrue(report.quantizedNodes.contains("stem.1"), "\(report.quantizedNodes)")
+        XCTAssertTrue(model.fallbacks.isEmpty, "\(model.fallbacks)")
+        var options = DecodingOptions(strategy: .greedy, maxTokens: 4)
+        options.captureIntermediates = true
+        let image = PyTorchParityTests.images[0]
+        let result = try model.caption(imageAt: PyTorchParityTests.seedImages + "/\(image).jpg", options: options)
+        let embedding = try NPY.read(Self.fixtures + "/reference/rn-288.\(image).image_embedding.npy").values
+        let similarity = cosine(try XCTUnwrap(result.intermediates).imageEmbedding.map(Double.init), embedding)
+        XCTAssertGreaterThan(similarity, 0.995, "int8 ResNet embedding against PyTorch's float one")
+    }
+
     /// The converter reads every size from the weights and names the tower.
     func testSizesAreReadFromTheWeights() throws {
         let rn = try convert("rn-288").summary

@@ -26,7 +26,7 @@ enum ShapeRule: Sendable {
     /// Every operator the executor can plan (docs/OPS.md).
     static let knownOps: Set<String> = sameShapeOps.union([
         "gather", "linear", "linear_i8", "matmul", "reshape", "permute", "slice", "concat", "expand",
-        "conv2d", "avg_pool2d",
+        "conv2d", "conv2d_i8", "avg_pool2d",
     ])
 
     /// Parses the rule for `node`; `weightShape` gives the shape of a constant input, if any.
@@ -76,7 +76,7 @@ enum ShapeRule: Sendable {
             return .concat(axis: axis)
         case "expand":
             return .expand
-        case "conv2d", "avg_pool2d":
+        case "conv2d", "conv2d_i8", "avg_pool2d":
             return try spatial(node, weightShape: weightShape, bad: bad)
         default:
             throw ExecutorError.unknownOp(graph: graph, node: node.name, op: node.op)
@@ -163,8 +163,9 @@ enum ShapeRule: Sendable {
         do {
             if node.op == "avg_pool2d" { return .avgPool2d(try Pool2dGeometry(attrs: node.attrs)) }
             guard node.inputs.count >= 2, let w = weightShape(1) else {
-                throw bad("conv2d needs a 4-D weight tensor of the model file as its second input")
+                throw bad("\(node.op) needs a weight tensor of the model file as its second input")
             }
+            if node.op == "conv2d_i8" { return .conv2d(try Conv2dGeometry(quantizedAttrs: node.attrs, weightShape: w)) }
             return .conv2d(try Conv2dGeometry(attrs: node.attrs, weightShape: w))
         } catch let error as SpatialAttributeError {
             throw bad(error.description)

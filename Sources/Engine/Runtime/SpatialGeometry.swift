@@ -28,6 +28,19 @@ public struct Conv2dGeometry: Sendable, Equatable {
         }
     }
 
+    /// The geometry of a `conv2d_i8` node: its int8 weight is `[O, C·kh·kw]` (a `conv2d` weight
+    /// flattened per output channel, as the quantizer stores it) and `kernel` = `[kh, kw]`.
+    public init(quantizedAttrs attrs: [String: AttrValue], weightShape: [Int]) throws(SpatialAttributeError) {
+        guard case .ints(let kernel)? = attrs["kernel"], kernel.count == 2, kernel.allSatisfy({ $0 > 0 && $0 <= 1 << 10 }) else {
+            throw SpatialAttributeError("conv2d_i8 needs 'kernel' = [kh, kw] (positive integers)")
+        }
+        let area = Int(kernel[0] * kernel[1])
+        guard weightShape.count == 2, weightShape[1] > 0, weightShape[1] % area == 0 else {
+            throw SpatialAttributeError("conv2d_i8 needs an int8 weight [out_channels, in_channels·\(kernel[0])·\(kernel[1])], got \(weightShape)")
+        }
+        try self.init(attrs: attrs, weightShape: [weightShape[0], weightShape[1] / area, Int(kernel[0]), Int(kernel[1])])
+    }
+
     /// Output height and width for an input of `height` x `width`; `nil` when the padded input
     /// is smaller than the kernel.
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int)? {

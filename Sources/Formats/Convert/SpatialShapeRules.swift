@@ -7,6 +7,7 @@ enum SpatialShapeRules {
 
     static let signatures: [String: OpSignature] = [
         "conv2d": OpSignature(minInputs: 2, maxInputs: 3, optionalInputs: [2]),
+        "conv2d_i8": OpSignature(minInputs: 3, maxInputs: 4, optionalInputs: [3], requiredAttrs: ["scheme", "kernel"]),
         "avg_pool2d": OpSignature(minInputs: 1, maxInputs: 1, requiredAttrs: ["kernel"]),
     ]
 
@@ -22,12 +23,21 @@ enum SpatialShapeRules {
                     try pooled(x.shape[2], window: kernel, stride: stride, padding: 0),
                     try pooled(x.shape[3], window: kernel, stride: stride, padding: 0)]
         }
-        guard inputs.count > 1, let w = inputs[1] else { throw Problem(message: "conv2d needs a weight as input 1") }
+        guard inputs.count > 1, var w = inputs[1] else { throw Problem(message: "\(node.op) needs a weight as input 1") }
+        if node.op == "conv2d_i8" {
+            // The int8 weight is [O, C·kh·kw]; `kernel` = [kh, kw] restores the 4-D view.
+            guard case .ints(let k)? = node.attrs["kernel"], k.count == 2, k.allSatisfy({ $0 > 0 }), w.shape.count == 2,
+                  case .fixed(let flat)? = w.shape[1], flat % Int(k[0] * k[1]) == 0 else {
+                throw Problem(message: "conv2d_i8 needs kernel [kh, kw] and an int8 weight [O, C·kh·kw]")
+            }
+            w.shape = [w.shape[0], .fixed(flat / Int(k[0] * k[1])), .fixed(Int(k[0])), .fixed(Int(k[1]))]
+        }
         guard w.shape.count == 4, let out = w.shape[0], case .fixed(let kh)? = w.shape[2], case .fixed(let kw)? = w.shape[3] else {
             throw Problem(message: "conv2d weight must be [out_channels, in_channels, kh, kw] with known kernel size")
         }
         try ShapeRules.same(x.shape[1], w.shape[1], "x's channels and the weight's input channels")
-        if inputs.count > 2, let b = inputs[2] {
+        let biasIndex = node.op == "conv2d_i8" ? 3 : 2
+        if inputs.count > biasIndex, let b = inputs[biasIndex] {
             guard b.shape.count == 1 else { throw Problem(message: "bias must be rank 1") }
             try ShapeRules.same(b.shape[0], out, "bias length and output channels")
         }

@@ -79,6 +79,49 @@ public enum Im2Col {
         }
     }
 
+    /// The transposed unfolding, one row per output pixel:
+    /// `rows[oy·W' + ox][(ci·kh + ky)·kw + kx] = x[ci][oy·s - p + ky][ox·s - p + kx]` (0 outside).
+    public static func unfoldRows(_ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int,
+                                  geometry g: Conv2dGeometry, outHeight oh: Int, outWidth ow: Int,
+                                  into rows: UnsafeMutablePointer<Float>) {
+        let k = g.reduction
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                var dst = rows + (oy * ow + ox) * k
+                for ci in 0..<channels {
+                    let plane = x + ci * h * w
+                    for ky in 0..<g.kernelHeight {
+                        let iy = oy * g.stride - g.padding + ky
+                        for kx in 0..<g.kernelWidth {
+                            let ix = ox * g.stride - g.padding + kx
+                            dst[kx] = iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
+                        }
+                        dst += g.kernelWidth
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out[o][p] = act(product[p][o] + bias[o])`: a `[pixels, channels]` product into `[channels, pixels]`.
+    public static func transposeEpilogue(_ product: UnsafePointer<Float>, pixels: Int, channels: Int,
+                                         bias: UnsafePointer<Float>?, relu: Bool, into out: UnsafeMutablePointer<Float>) {
+        // Blocks of 32 pixels keep both sides in L1.
+        var p0 = 0
+        while p0 < pixels {
+            let p1 = min(p0 + 32, pixels)
+            for o in 0..<channels {
+                let add = bias?[o] ?? 0
+                let dst = out + o * pixels
+                for p in p0..<p1 {
+                    let v = product[p * channels + o] + add
+                    dst[p] = relu ? max(v, 0) : v
+                }
+            }
+            p0 = p1
+        }
+    }
+
     /// Adds `bias[o]` to each of the `pixels` values of channel `o`, then applies relu.
     public static func epilogue(_ out: UnsafeMutablePointer<Float>, channels: Int, pixels: Int,
                                 bias: UnsafePointer<Float>?, relu: Bool) {

@@ -19,13 +19,17 @@ public struct Conv2dOperands: Sendable {
         guard let weight = operands.prepared[1] else {
             throw label.error("the weight (input 1) must be a tensor of the model file")
         }
-        do {
-            geometry = try Conv2dGeometry(attrs: request.node.attrs, weightShape: weight.shape.dims)
-        } catch {
-            throw label.error(error.description)
-        }
-        if request.hasInput(2) {
-            guard let b = operands.prepared[2] else { throw label.error("the bias (input 2) must be a tensor of the model file") }
+        let geometry: Conv2dGeometry
+        do { geometry = try Conv2dGeometry(attrs: request.node.attrs, weightShape: weight.shape.dims) } catch { throw label.error(error.description) }
+        try self.init(request, geometry: geometry, weight: weight, biasIndex: 2, operands: operands)
+    }
+
+    /// With a weight prepared by the caller (e.g. dequantized int8) and the bias at `biasIndex`.
+    public init(_ request: KernelRequest, geometry: Conv2dGeometry, weight: PreparedFloats, biasIndex: Int,
+                operands: FloatOperands) throws {
+        let label = NodeLabel(request.node)
+        if request.hasInput(biasIndex) {
+            guard let b = operands.prepared[biasIndex] else { throw label.error("the bias (input \(biasIndex)) must be a tensor of the model file") }
             guard b.shape.elementCount == geometry.outChannels else {
                 throw label.error("bias has shape \(b.shape), expected [\(geometry.outChannels)]")
             }
@@ -35,10 +39,11 @@ public struct Conv2dOperands: Sendable {
         }
         let activation = try LinearActivation(request)
         guard activation == .none || activation == .relu else {
-            throw label.error("conv2d activation must be none or relu, got \(activation.rawValue)")
+            throw label.error("\(request.node.op) activation must be none or relu, got \(activation.rawValue)")
         }
         relu = activation == .relu
         self.label = label
+        self.geometry = geometry
         self.weight = weight
         self.operands = operands
     }
@@ -61,6 +66,24 @@ struct NaiveConv2d: Kernel {
     init?(_ request: KernelRequest) throws {
         guard let conv = try Conv2dOperands(request) else { return nil }
         self.conv = conv
+    }
+
+    /// `conv2d_i8`: the int8 weight `[O, C·kh·kw]` dequantized once (per_channel or block
+    /// scales, input 2), then exactly the `conv2d` reference; the bias is input 3.
+    init?(quantized request: KernelRequest) throws {
+        try request.requireInputs(3, atMost: 4)
+        let label = NodeLabel(request.node)
+        guard let w = request.constants.count > 1 ? request.constants[1] : nil else {
+            throw label.error("the weight (input 1) must be an int8 tensor of the model file")
+        }
+        guard w.dtype == .i8 else { return nil }
+        let geometry: Conv2dGeometry
+        do { geometry = try Conv2dGeometry(quantizedAttrs: request.node.attrs, weightShape: w.shape.dims) } catch { throw label.error(error.description) }
+        guard w.bytes.count >= w.shape.elementCount else { throw label.error("weight '\(w.name)' holds fewer bytes than \(w.shape) needs") }
+        guard let operands = FloatOperands(request, skipping: [1, 2]) else { return nil }
+        let values = try Int8Dequantization.weights(request, label: label, weight: w)
+        let weight = PreparedFloats(values: values, shape: Shape(geometry.outChannels, geometry.inChannels, geometry.kernelHeight, geometry.kernelWidth))
+        conv = try Conv2dOperands(request, geometry: geometry, weight: weight, biasIndex: 3, operands: operands)
     }
 
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
