@@ -82,6 +82,17 @@ def build(out, name, clipcapctl):
     if os.path.exists(ccm):
         return folder, archive, ccm
     os.makedirs(folder, exist_ok=True)
+    checkpoint = os.path.join(folder, "clipcap-transformer.pt")
+    if not (os.path.exists(archive) and os.path.exists(checkpoint) and os.path.isdir(os.path.join(folder, "gpt2"))):
+        make_inputs(folder, name, archive, checkpoint)
+    subprocess.run([clipcapctl, "convert", "--clip", archive, "--checkpoint", checkpoint,
+                    "--gpt2", os.path.join(folder, "gpt2"), "--mapping", "transformer", "--normalize-prefix",
+                    "--prefix-len", str(PREFIX), "--constant-len", str(CLIP_LENGTH), "-o", ccm], check=True)
+    return folder, archive, ccm
+
+
+def make_inputs(folder, name, archive, checkpoint):
+    """The TorchScript archive, the ClipCap checkpoint and the GPT-2 folder (random, fixed seeds)."""
     g = torch.Generator().manual_seed(22)
     tower = make_tower(name, g)
     size = tower.visual.input_resolution
@@ -111,11 +122,8 @@ def build(out, name, clipcapctl):
                 p.normal_(0.0, mfm.MAPPER_GAIN / math.sqrt(p.shape[1]), generator=g)
     mfm.perturb(lm.transformer, g)
     mfm.perturb(model.clip_project, g)
-    torch.save(model.state_dict(), os.path.join(folder, "clipcap-transformer.pt"))
-    subprocess.run([clipcapctl, "convert", "--clip", archive, "--checkpoint", os.path.join(folder, "clipcap-transformer.pt"),
-                    "--gpt2", gdir, "--mapping", "transformer", "--normalize-prefix", "--prefix-len", str(PREFIX),
-                    "--constant-len", str(CLIP_LENGTH), "-o", ccm], check=True)
-    return folder, archive, ccm
+    torch.save(model.state_dict(), checkpoint + ".tmp")
+    os.replace(checkpoint + ".tmp", checkpoint)
 
 
 def load(folder, archive, name):
