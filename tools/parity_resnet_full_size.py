@@ -2,7 +2,8 @@
 """Full-size check of the CLIP ResNet path: OpenAI CLIP RN50x4 (288x288, 640-d) + the original
 ClipCap transformer mapper (prefix 40, clip length 40, 8 layers, --normalize-prefix) + a 12-layer
 GPT-2, random weights, against PyTorch on the same weights; optionally the encode speed of RN50x4
-and ViT-L/14 against PyTorch (2 threads).
+and ViT-L/14 against PyTorch (2 threads): PyTorch, our blas backend on the float file, our int8
+backend on `clipcapctl quantize`'s file, PyTorch again.
 
     python3 tools/parity_resnet_full_size.py --out /work/bench-models \
         --image ../shared/seed/images/dev/256063.jpg [--backends naive,blas,int8] [--steps 10] [--bench 5]
@@ -15,7 +16,8 @@ Builds (once, fixed seeds; nothing here is committed) OUT/rn50x4/:
   clipcap-transformer.pt original ClipCap ClipCaptionModel keys (gpt.*, clip_project.*)
   gpt2/                  the seed's GPT-2 config and vocabulary (WordPiece: [SEP] stops, [UNK] banned)
   rn50x4.ccm             `clipcapctl convert` of the above
-and with --bench also OUT/vit-l14/ViT-L-14-random.pt (+ vit-l14.ccm, the same mapper sizes at 768-d).
+and with --bench also OUT/vit-l14/vit-l14-random.pt (+ vit-l14.ccm, the same mapper sizes at 768-d)
+and the quantized NAME-int8.ccm of both.
 Thresholds as tools/parity_full_size.py (cosine >= 0.99999, logits <= 1e-3, identical ids); exit 1
 when a backend misses one.
 """
@@ -178,10 +180,16 @@ def main():
         vf, va, vc = build(args.out, "vit-l14", args.clipcapctl)
         towers.append(("vit-l14", vf, va, vc, load(vf, va, "vit-l14")[0]))
         for name, _, _, path, tower in towers:
+            quantized = path[:-4] + "-int8.ccm"
+            if not os.path.exists(quantized):
+                subprocess.run([args.clipcapctl, "quantize", path, "-o", quantized], check=True)
             med, lo, hi = torch_encode_ms(tower, tower.visual.input_resolution, args.bench)
             print(f"{name}: PyTorch {torch.__version__} encode_image, 2 threads: median {med:.1f} ms ({lo:.1f}-{hi:.1f})")
-            subprocess.run([args.clipcapctl, "bench", args.image, "--model", path, "--backends", "blas,int8",
-                            "--threads", "2", "--runs", str(args.bench)], check=False)
+            for model, backend in ((path, "blas"), (quantized, "int8")):
+                subprocess.run([args.clipcapctl, "bench", args.image, "--model", model, "--backends", backend,
+                                "--threads", "2", "--runs", str(args.bench)], check=False)
+            med, lo, hi = torch_encode_ms(tower, tower.visual.input_resolution, args.bench)
+            print(f"{name}: PyTorch again (load drifts): median {med:.1f} ms ({lo:.1f}-{hi:.1f})")
     sys.exit(1 if failed else 0)
 
 
