@@ -41,6 +41,8 @@ public enum OpCostModel: Sendable, Equatable {
     case perOutputElement(Double)
     /// A product: 2 × output elements × the first input's last dimension.
     case product
+    /// A convolution: 2 × output elements × the weight's elements per output channel.
+    case convolution
     /// Attention over the keys of input 1 (4 × q elements × keys).
     case attention
     /// Attention over the KV cache's `n_past + T` rows.
@@ -118,6 +120,7 @@ public enum OpTable {
             OpDefinition("attention_cached", inputs: 5...5, attributes: ["heads"], operands: [.real], preservesShape: true,
                          cost: .cachedAttention),
         ]
+        list += SpatialShapeRules.definitions
         list += unary.map { OpDefinition($0.0, inputs: 1...1, operands: [.real], preservesShape: true, cost: .perOutputElement($0.1)) }
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }()

@@ -159,6 +159,12 @@ enum ShapeRules {
             }
             return q.shape
 
+        case _ where SpatialShapeRules.handles(node.op):
+            return try SpatialShapeRules.infer(node, inputs: inputs)
+
+        case _ where SpatialShapeRules.handles(node.op):
+            return try SpatialShapeRules.infer(node, inputs: inputs)
+
         default:
             // Elementwise and row-wise operators need no rule of their own: the op table says
             // their output has their first input's shape.

@@ -91,6 +91,11 @@ enum OpCost {
             let q = inputs[0].shape
             let keys = Double(inputs[1].shape[1])
             return (4 * Double(q.elementCount) * keys, bytes)
+        case .convolution:
+            // Multiply-adds per output element: C·kh·kw (the weight's elements over its out channels).
+            let w = inputs.count > 1 ? inputs[1].shape : Shape(1)
+            let reduction = w.rank >= 2 ? Double(w.elementCount / max(w[0], 1)) : 1
+            return (2 * outN * reduction, bytes)
         case .perOutputElement(let flops):
             return (flops * outN, bytes)
         }
