@@ -52,6 +52,8 @@ struct CaptionRoutes<Context: RequestContext>: Sendable {
             scheduled = try await scheduler.caption(CaptionRequest(.pixels(image, name: "request \(id)"), options: options), timeout: remaining)
         } catch let error as ImageError {
             throw Self.apiError(for: error)
+        } catch let error as APIError where error.status == .gatewayTimeout {
+            throw APIError.timeout(seconds: configuration.timeoutSeconds)  // the limit, not what was left of it
         }
         let body = CaptionResponse(id: id, scheduled: scheduled, decodeImageMs: decodeMs,
                                    requestMs: (ContinuousClock.now - start).milliseconds, model: modelInfo)

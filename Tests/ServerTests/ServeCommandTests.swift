@@ -52,7 +52,7 @@ final class ServeCommandTests: XCTestCase {
     }
 
     func testSIGTERMDrainsInFlightRequestsAndExitsZero() throws {
-        let serve = try ServeProcess(["--max-batch", "2", "--drain-timeout", "60"])
+        let serve = try ServeProcess(["--max-batch", "2", "--drain-timeout", "600", "--timeout", "3600"])
         let image = ServerFixtures.bytes(ServerFixtures.samples[1])
         let port = serve.port
         // Six beam-search requests: with batches of 2, some are still queued or running when
@@ -75,7 +75,7 @@ final class ServeCommandTests: XCTestCase {
         }
         kill(serve.process.processIdentifier, SIGTERM)
         group.wait()
-        let status = serve.waitForExit(timeout: 90)
+        let status = serve.waitForExit(timeout: 600)
         XCTAssertEqual(status, 0, "serve should exit 0 after draining:\n\(serve.stderr)")
         XCTAssertEqual(inFlight.values.map { $0?.status ?? -1 }, Array(repeating: 200, count: 6),
                        "every in-flight request must be answered:\n\(serve.stderr)")
