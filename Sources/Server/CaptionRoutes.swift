@@ -35,8 +35,9 @@ struct CaptionRoutes<Context: RequestContext>: Sendable {
     }
 
     private func caption(_ request: Request, id: String) async throws -> Response {
+        // No draining check here: a request that reached the handler is in flight and is served
+        // (the drain closes the listener; new connections are refused, not answered 503).
         let start = ContinuousClock.now
-        if readiness.isDraining { throw APIError.unavailable("draining: the server is shutting down; retry on another instance") }
         let query = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
         let options = try CaptionQuery.decodingOptions(query, maxCandidates: model.options.maxBatch, maxTokens: model.options.maxTokens)
         let bytes = try await ImageBody.read(request, limit: configuration.maxBodyBytes)

@@ -70,7 +70,11 @@ final class ServeCommandTests: XCTestCase {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let metrics = (try? LoopbackHTTP.request(port: port, path: "/metrics"))?.text ?? ""
-            if metrics.contains("clipcap_batch_size_count") || metrics.contains("clipcap_queue_depth 4") { break }
+            func value(_ name: String) -> Int {
+                metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) } ?? 0
+            }
+            // All six read: at most 2 (--max-batch) in the engine, the rest queued or done.
+            if value("clipcap_queue_depth") + value("clipcap_images_captioned_total") + 2 >= 6 { break }
             Thread.sleep(forTimeInterval: 0.01)
         }
         kill(serve.process.processIdentifier, SIGTERM)
