@@ -47,7 +47,8 @@ public enum Converter {
             dtype: options.dtypeName, tiedLMHead: plan.gpt2.tiedHead,
             tensors: plan.tensors.count, parameters: plan.tensors.reduce(0) { $0 + $1.count },
             bytes: size, seconds: Date().timeIntervalSince(start), skipped: plan.skipped,
-            graphs: Dictionary(uniqueKeysWithValues: plan.graphs.map { ($0.name, $0.nodes.count) }))
+            graphs: Dictionary(uniqueKeysWithValues: plan.graphs.map { ($0.name, $0.nodes.count) }),
+            normalizePrefix: options.normalizePrefix, warnings: plan.warnings)
     }
 }
 
@@ -61,6 +62,7 @@ struct ConversionPlan {
     var gpt2: GPT2Settings
     var skipped: [String: [String]]
     var inputs: [(role: String, path: String)]
+    var warnings: [String]
 
     static func make(_ options: ConvertOptions, progress: ((ConvertProgress) -> Void)?) throws -> ConversionPlan {
         if let dtype = options.dtype, dtype != .f32 && dtype != .f16 {
@@ -93,8 +95,11 @@ struct ConversionPlan {
             throw ConvertError.unknownArchitecture(role: "checkpoint", path: options.checkpointPath,
                 reason: "no mapping network found (expected clip_project.model.0.weight (MLP), clip_project.bert.* (BERT) or clip_project.transformer.* (transformer))")
         }
+        var warnings: [String] = []
         if let requested = options.mapping, requested != detected {
-            throw ConvertError.invalidOption("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds a \(detected.rawValue) mapper (by its keys). Omit --mapping or pass --mapping \(detected.rawValue).")
+            // ClipCap-Chinese's train.py compares a string with an enum when it picks the mapper,
+            // so checkpoints trained "as mlp" can hold a BERT mapper: the keys are the truth.
+            warnings.append("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds a \(detected.rawValue) mapper (by its keys): converted as \(detected.rawValue)")
         }
 
         // GPT-2: from the checkpoint when it has it, else from the --gpt2 folder.
@@ -162,7 +167,7 @@ struct ConversionPlan {
             skipped[set.role] = set.skipped
         }
         return ConversionPlan(graphs: parts.map { $0.graph }, tensors: tensors, tokenizer: tokenizer, vision: vision,
-                              mapper: mapper, gpt2: gpt2, skipped: skipped, inputs: inputs)
+                              mapper: mapper, gpt2: gpt2, skipped: skipped, inputs: inputs, warnings: warnings)
     }
 
     /// A CLIP input: a Hugging Face folder (config.json, preprocessor_config.json, weights) or one file.
