@@ -81,7 +81,9 @@ final class BatchScheduler: @unchecked Sendable {
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             guard !Task.isCancelled else { return }
-            if ticket.resolve(.failure(APIError.timeout(seconds: timeout.seconds))) { self?.withdraw(ticket) }
+            // Leave the queue before answering, so the queue never counts an answered request.
+            if !ticket.isResolved { self?.withdraw(ticket) }
+            ticket.resolve(.failure(APIError.timeout(seconds: timeout.seconds)))
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -107,7 +109,8 @@ final class BatchScheduler: @unchecked Sendable {
             }
         } onCancel: {
             // The client went away: its image is not captioned if it has not started.
-            if ticket.resolve(.failure(CancellationError())) { withdraw(ticket) }
+            if !ticket.isResolved { withdraw(ticket) }
+            ticket.resolve(.failure(CancellationError()))
         }
     }
 
