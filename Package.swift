@@ -16,6 +16,15 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP service (Sources/Server, docs/SERVE.md).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        // Tests only: reads docs/openapi.yaml to check the server's answers against it.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: system-library shims
@@ -69,9 +78,21 @@ let package = Package(
         // MARK: bulk runs (inputs, shards, checkpoints, writers: docs/SCALE.md)
         .target(name: "BulkCaption", dependencies: ["Engine", "CArchive"], path: "Sources/Bulk"),
 
+        // MARK: HTTP service (the engine never imports this: HTTP stays out of it)
+        .target(name: "CaptionServer",
+                dependencies: ["ClipCap", "ImageIO", "ModelConverter",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "MultipartKit", package: "multipart-kit")],
+                path: "Sources/Server"),
+
         // MARK: command line
         .executableTarget(name: "clipcapctl",
-                          dependencies: ["ClipCap", "ModelConverter", "BulkCaption",
+                          dependencies: ["ClipCap", "ModelConverter", "BulkCaption", "CaptionServer",
+                                         .product(name: "Logging", package: "swift-log"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/clipcapctl"),
 
@@ -91,6 +112,10 @@ let package = Package(
                     path: "Tests/ConverterTests"),
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],
                     path: "Tests/Int8Tests"),
+        /// The HTTP service over real loopback sockets, and `clipcapctl serve` as a subprocess (docs/SERVE.md).
+        .testTarget(name: "ServerTests", dependencies: ["CaptionServer", "clipcapctl", "ClipCap", "ModelConverter",
+                                                      .product(name: "Yams", package: "Yams")],
+                    path: "Tests/ServerTests"),
         /// End-to-end: runs the built `clipcapctl` as a subprocess on hostile inputs (docs/ERRORS.md).
         .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat", "TestSupport"], path: "Tests/CLITests",
                     exclude: ["Fixtures"]),
