@@ -102,6 +102,16 @@ func jsonLine(_ object: Any) -> String {
     return text
 }
 
+/// An `Encodable` value in the same style as `jsonLine`: snake_case keys, compact, sorted,
+/// slashes unescaped.
+func jsonLine<T: Encodable>(encoding value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
 /// `object` with every non-finite floating-point number replaced by `NSNull`.
 private func jsonSafe(_ object: Any) -> Any {
     switch object {

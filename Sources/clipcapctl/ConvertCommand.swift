@@ -81,10 +81,7 @@ struct ConvertCommand: ParsableCommand {
         }
         display.clear()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(summary)
-            print(String(decoding: data, as: UTF8.self))
+            print(try jsonLine(encoding: summary))
         } else {
             print(Self.describe(summary))
         }

@@ -34,7 +34,7 @@ struct InspectReport: Encodable {
     let tensorSummary: TensorSummary
     let tensors: [Tensor]?
     let graphs: [GraphSummary]
-    let graph: ComputeGraph?
+    let graph: JSONGraph?
     let tokenizer: Tokenizer?
 
     init(_ file: ModelFile, options: InspectOptions) {
@@ -69,7 +69,7 @@ struct InspectReport: Encodable {
         graphs = file.graphs.map {
             GraphSummary(name: $0.name, nodes: $0.nodes.count, inputs: $0.inputs.map(\.name), outputs: $0.outputs, states: $0.states.map(\.name))
         }
-        graph = options.graph.flatMap { file.graph(named: $0) }
+        graph = options.graph.flatMap { file.graph(named: $0) }.map(JSONGraph.init)
         tokenizer = file.tokenizer.map {
             Tokenizer(kind: $0.kind, vocabSize: $0.vocab.count, merges: $0.merges.count, options: Self.entries($0.options))
         }
@@ -95,6 +95,57 @@ struct JSONMetaValue: Encodable {
         case .ints(let v): try c.encode(v)
         case .floats(let v): try c.encode(v)
         case .strings(let v): try c.encode(v)
+        }
+    }
+}
+
+/// A graph as plain JSON: dtypes by name (`"f32"`), shapes as numbers and symbol names
+/// (`[1, "B", 64]`), attributes as plain values — not Codable's encoding of the Swift enums
+/// (`"dtype": 0`, `{"fixed": {"_0": 1}}`).
+struct JSONGraph: Encodable {
+    struct Value: Encodable {
+        let name: String, dtype: String, shape: [JSONDim]
+        init(_ v: ValueSpec) { name = v.name; dtype = v.dtype.description; shape = v.shape.map(JSONDim.init) }
+    }
+    struct Node: Encodable {
+        let name: String, op: String, inputs: [String], outputs: [String], attrs: [String: JSONAttr]
+        init(_ n: GraphNode) {
+            name = n.name; op = n.op; inputs = n.inputs; outputs = n.outputs
+            attrs = n.attrs.mapValues(JSONAttr.init)
+        }
+    }
+    let name: String, inputs: [Value], outputs: [String], states: [Value], nodes: [Node]
+    init(_ g: ComputeGraph) {
+        name = g.name; inputs = g.inputs.map(Value.init); outputs = g.outputs
+        states = g.states.map(Value.init); nodes = g.nodes.map(Node.init)
+    }
+}
+
+/// A dimension: its size, or the name of the symbol it is bound to at run time.
+struct JSONDim: Encodable {
+    let dim: Dim
+    init(_ dim: Dim) { self.dim = dim }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch dim {
+        case .fixed(let n): try c.encode(n)
+        case .symbol(let s): try c.encode(s)
+        }
+    }
+}
+
+/// An attribute value as a plain number, string or array (a symbol is its name).
+struct JSONAttr: Encodable {
+    let value: AttrValue
+    init(_ value: AttrValue) { self.value = value }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch value {
+        case .int(let v): try c.encode(v)
+        case .float(let v): try c.encode(v)
+        case .string(let v), .symbol(let v): try c.encode(v)
+        case .ints(let v): try c.encode(v)
+        case .floats(let v): try c.encode(v)
         }
     }
 }

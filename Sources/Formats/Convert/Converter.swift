@@ -81,6 +81,10 @@ struct ConversionPlan {
         // CLIP
         progress?(ConvertProgress(phase: .reading, completed: 0, total: 3, detail: options.clipPath))
         let (clipWeights, clipConfig, preprocessor) = try readClip(options.clipPath)
+        if CheckpointKeys.looksLikeClipCap(clipWeights) && !CheckpointKeys.looksLikeCLIP(clipWeights) {
+            throw ConvertError.unknownArchitecture(role: "clip", path: options.clipPath,
+                reason: "it holds a ClipCap mapper (clip_project.*), not CLIP's image encoder: --clip and --checkpoint look swapped (keys: \(CheckpointKeys.summary(clipWeights)))")
+        }
         let (clipPart, vision) = try ClipVisionConverter.convert(clipWeights, config: clipConfig, preprocessor: preprocessor,
                                                                   matrixType: options.dtype)
         clipWeights.skip { KnownBuffers.isBuffer($0) }
@@ -91,10 +95,12 @@ struct ConversionPlan {
         let checkpoint = try CheckpointLoading.read(options.checkpointPath, role: "checkpoint")
         guard let detected = MappingType.detect(checkpoint) else {
             throw ConvertError.unknownArchitecture(role: "checkpoint", path: options.checkpointPath,
-                reason: "no mapping network found (expected clip_project.model.0.weight (MLP), clip_project.bert.* (BERT) or clip_project.transformer.* (transformer))")
+                reason: "no mapping network found (expected clip_project.model.0.weight (MLP), clip_project.bert.* (BERT) or clip_project.transformer.* (transformer)); "
+                    + "its keys: \(CheckpointKeys.summary(checkpoint))"
+                    + (CheckpointKeys.looksLikeCLIP(checkpoint) ? "; it is a CLIP model: --clip and --checkpoint look swapped" : ""))
         }
         if let requested = options.mapping, requested != detected {
-            throw ConvertError.invalidOption("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds a \(detected.rawValue) mapper (by its keys). Omit --mapping or pass --mapping \(detected.rawValue).")
+            throw ConvertError.invalidOption("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds \(detected.withArticle) mapper (by its keys). Omit --mapping or pass --mapping \(detected.rawValue).")
         }
 
         // GPT-2: from the checkpoint when it has it, else from the --gpt2 folder.
