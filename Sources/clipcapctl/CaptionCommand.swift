@@ -180,6 +180,7 @@ struct CaptionCommand: ParsableCommand {
         guard let outcome else { return }
         switch outcome {
         case .success(let r):
+            for warning in r.warnings { printError("warning: " + warning) }
             if json {
                 print(jsonLine(line.ok(file: file, result: r)))
             } else {

@@ -5,8 +5,8 @@ import Foundation
 /// the bulk and serving paths): the keys docs/JSON.md documents, built in one place.
 ///
 /// Every line carries `file`, `status` ("ok" or "error"), `model`, `backend` and `decoding`;
-/// an ok line adds `captions`, `token_ids`, `scores`, `decode_steps` and `timings_ms`; an error
-/// line adds `error`.
+/// an ok line adds `captions`, `token_ids`, `scores`, `decode_steps` and `timings_ms` (and
+/// `warnings` when there are any); an error line adds `error`.
 struct CaptionLine {
     /// The model file as given on the command line.
     var model: String
@@ -29,6 +29,7 @@ struct CaptionLine {
         line["token_ids"] = result.captions.map(\.tokenIDs)
         line["scores"] = result.captions.map(\.score)
         line["decode_steps"] = t.decodeSteps
+        if !result.warnings.isEmpty { line["warnings"] = result.warnings }
         line["timings_ms"] = ["decode_image": t.decodeImage, "preprocess": t.preprocess, "image_encoder": t.imageEncoder,
                               "mapper": t.mapper, "prefill": t.prefill, "decode": t.decode,
                               "ms_per_token": t.msPerToken, "total": t.total]

@@ -153,10 +153,11 @@ public final class CaptionModel: Sendable {
     public func caption(imageAt imagePath: String, options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let t = profiler?.beginPhase("image_decode")
-        let image = try ImageDecoder.decode(path: imagePath, limits: self.options.imageLimits)
+        let (image, warnings) = try ImageDecoder.decodeWithWarnings(path: imagePath, limits: self.options.imageLimits)
         if let t { profiler?.endPhase("image_decode", start: t) }
         let decoded = DispatchTime.now().uptimeNanoseconds
         var result = try caption(image: image, options: options, profiler: profiler)
+        result.warnings = warnings
         result.timings.decodeImage = Double(decoded - start) / 1e6
         result.timings.total += result.timings.decodeImage
         return result
@@ -165,9 +166,10 @@ public final class CaptionModel: Sendable {
     /// Captions an encoded image (JPEG or PNG bytes).
     public func caption(encodedImage: [UInt8], name: String = "<memory>", options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
         let start = DispatchTime.now().uptimeNanoseconds
-        let image = try ImageDecoder.decode(data: encodedImage, name: name, limits: self.options.imageLimits)
+        let (image, warnings) = try ImageDecoder.decodeWithWarnings(data: encodedImage, name: name, limits: self.options.imageLimits)
         let decoded = DispatchTime.now().uptimeNanoseconds
         var result = try caption(image: image, options: options, profiler: profiler)
+        result.warnings = warnings
         result.timings.decodeImage = Double(decoded - start) / 1e6
         result.timings.total += result.timings.decodeImage
         return result

@@ -153,6 +153,9 @@ public struct CaptionResult: Sendable {
     public var captions: [Caption]
     public var timings: PhaseTimings
     public var intermediates: Intermediates?
+    /// Things about the input worth telling the user although it captioned (e.g. a 16-bit
+    /// grayscale PNG that decodes almost white; `ImageWarnings`), one line each.
+    public var warnings: [String] = []
 }
 
 /// What `CaptionModel.teacherForcedLogits` returns.
