@@ -104,14 +104,14 @@ struct JSONMetaValue: Encodable {
 /// (`"dtype": 0`, `{"fixed": {"_0": 1}}`).
 struct JSONGraph: Encodable {
     struct Value: Encodable {
-        let name: String, dtype: String, shape: [JSONDim]
-        init(_ v: ValueSpec) { name = v.name; dtype = v.dtype.description; shape = v.shape.map(JSONDim.init) }
+        let name: String, dtype: String, shape: [JSONMetaValue]
+        init(_ v: ValueSpec) { name = v.name; dtype = v.dtype.description; shape = v.shape.map(JSONAttr.make) }
     }
     struct Node: Encodable {
-        let name: String, op: String, inputs: [String], outputs: [String], attrs: [String: JSONAttr]
+        let name: String, op: String, inputs: [String], outputs: [String], attrs: [String: JSONMetaValue]
         init(_ n: GraphNode) {
             name = n.name; op = n.op; inputs = n.inputs; outputs = n.outputs
-            attrs = n.attrs.mapValues(JSONAttr.init)
+            attrs = n.attrs.mapValues(JSONAttr.make)
         }
     }
     let name: String, inputs: [Value], outputs: [String], states: [Value], nodes: [Node]
@@ -121,31 +121,23 @@ struct JSONGraph: Encodable {
     }
 }
 
-/// A dimension: its size, or the name of the symbol it is bound to at run time.
-struct JSONDim: Encodable {
-    let dim: Dim
-    init(_ dim: Dim) { self.dim = dim }
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
+/// An attribute value or a dimension as plain JSON, through `JSONMetaValue`: a symbol is its
+/// name, a fixed dimension its size.
+enum JSONAttr {
+    static func make(_ dim: Dim) -> JSONMetaValue {
         switch dim {
-        case .fixed(let n): try c.encode(n)
-        case .symbol(let s): try c.encode(s)
+        case .fixed(let n): return JSONMetaValue(.int(Int64(n)))
+        case .symbol(let s): return JSONMetaValue(.string(s))
         }
     }
-}
 
-/// An attribute value as a plain number, string or array (a symbol is its name).
-struct JSONAttr: Encodable {
-    let value: AttrValue
-    init(_ value: AttrValue) { self.value = value }
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
+    static func make(_ value: AttrValue) -> JSONMetaValue {
         switch value {
-        case .int(let v): try c.encode(v)
-        case .float(let v): try c.encode(v)
-        case .string(let v), .symbol(let v): try c.encode(v)
-        case .ints(let v): try c.encode(v)
-        case .floats(let v): try c.encode(v)
+        case .int(let v): return JSONMetaValue(.int(v))
+        case .float(let v): return JSONMetaValue(.float(v))
+        case .string(let v), .symbol(let v): return JSONMetaValue(.string(v))
+        case .ints(let v): return JSONMetaValue(.ints(v))
+        case .floats(let v): return JSONMetaValue(.floats(v))
         }
     }
 }
