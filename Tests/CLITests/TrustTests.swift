@@ -279,6 +279,15 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(message.contains("ClipCap checkpoint") && !message.contains("checkpoint checkpoint"), message)
     }
 
+    func testRefusedPickleNamesTheCheckpointOnce() throws {
+        let folder = try Fixtures.folder(for: self)
+        let hostile = Fixtures.path("models/hostile-os-system.pt")
+        let result = try CLI.run(Fixtures.convertArguments(checkpoint: hostile, output: folder + "/x.ccm"))
+        let first = assertRefused(result, naming: hostile, mentions: ["refusing"])
+        XCTAssertEqual(first.components(separatedBy: hostile).count - 1, 1, first)
+        assertFolder(folder, holds: [])
+    }
+
     /// The safetensors file with every tensor key prefixed (the header is JSON; the data is unchanged).
     static func prefixingKeys(of bytes: [UInt8], with prefix: String) throws -> [UInt8] {
         let length = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
