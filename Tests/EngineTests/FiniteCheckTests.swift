@@ -5,7 +5,7 @@ import XCTest
 /// non-finite value, and finite extremes that must pass.
 final class FiniteCheckTests: XCTestCase {
     func testFindsNaNAndInfinitiesAnywhere() {
-        for count in [1, 7, 8, 9, 31, 100] {
+        for count in [1, 7, 8, 9, 31, 32, 33, 64, 100] {
             for position in Set([0, count / 2, count - 1]) {
                 for bad in [Float.nan, .infinity, -.infinity] {
                     var values = [Float](repeating: 1.5, count: count)
