@@ -6,10 +6,12 @@ import CCMFormat
 enum BackendSelection {
     static let automatic = "auto"
 
+    /// Whether `file` holds int8 tensors (written by `clipcapctl quantize`).
+    static func isQuantized(_ file: ModelFile) -> Bool { file.tensors.contains { $0.dtype == .i8 } }
+
     /// The name of the backend `auto` means for `file`, among those registered and available.
     static func resolve(for file: ModelFile, registry: BackendRegistry) -> String {
-        let quantized = file.tensors.contains { $0.dtype == .i8 }
-        let preferred = quantized ? ["int8", "blas"] : ["blas"]
+        let preferred = isQuantized(file) ? ["int8", "blas"] : ["blas"]
         for name in preferred {
             if let b = registry.backend(named: name), b.availability.available { return name }
         }

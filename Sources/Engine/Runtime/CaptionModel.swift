@@ -124,8 +124,7 @@ public final class CaptionModel: Sendable {
     public var fallbackWarning: String? {
         let share = fallbackShare
         guard share.isSignificant, let slower = fallbacks.first?.backend else { return nil }
-        let quantized = file.tensors.contains { $0.dtype == .i8 }
-        let advice = quantized && backend.name != "int8" ? "run it with --backend int8 (or auto)" : "pick a backend that implements them (`clipcapctl backends`)"
+        let advice = BackendSelection.isQuantized(file) && backend.name != "int8" ? "run it with --backend int8 (or auto)" : "pick a backend that implements them (`clipcapctl backends`)"
         return "warning: \(path): \(Int((100 * share.weightBytes).rounded()))% of the weights (\(Int((100 * share.nodes).rounded()))% of the nodes) "
             + "run on the slower '\(slower)' backend because '\(backend.name)' lacks \(share.ops.prefix(3).joined(separator: ", ")); \(advice)"
     }
