@@ -16,7 +16,7 @@ import NaiveBackend
 /// ```
 public enum ClipCap {
     /// The engine's version (semantic versioning; the git tag of a release is `v` + this).
-    public static let version = "0.9.0"
+    public static let version = "0.1.0"
 
     /// Registers `naive`, `blas` and `int8` with `BackendRegistry.shared`. Idempotent.
     public static func registerStandardBackends() {
