@@ -7,9 +7,9 @@ struct CaptionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Caption images (files or folders of .jpg/.png) with a .ccm model.",
-        discussion: "Default output: one line per image, file<TAB>caption[<TAB>caption...]. --json: one JSON object per line.")
+        discussion: "Default output: one line per image, file<TAB>caption[<TAB>caption...]. --json: one JSON object per line. Inputs may also be @list.txt (one path per line), - (one image on stdin), manifests (.txt/.tsv/.csv/.jsonl) and WebDataset tars (shards/{00000..00099}.tar); --out DIR --shards N runs one shard of a sharded, resumable job (docs/SCALE.md). " + CaptionExit.help)
 
-    @Argument(help: "Image files or folders.")
+    @Argument(help: "Image files, folders (recursive), @list.txt, -, manifests or tar shards.")
     var images: [String]
 
     @Option(name: .long, help: "The model file (.ccm).")
@@ -18,7 +18,7 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .long, help: "Backend: auto (int8 for quantized files where the CPU can run it, blas otherwise), naive, blas, int8, or any registered plugin.")
     var backend: String = "auto"
 
-    @Option(name: .long, parsing: .unconditional, help: "Threads for our kernels and OpenBLAS (default: all cores; more than the cores is clamped).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for our kernels and OpenBLAS (default: the container's CPU quota, else all cores; more than the cores is clamped).")
     var threads: Int?
 
     @Option(name: .long, help: "Decoding: greedy, beam or sample.")
@@ -59,6 +59,8 @@ struct CaptionCommand: ParsableCommand {
 
     @OptionGroup var memory: WeightResidencyOption
 
+    @OptionGroup var bulk: BulkOptions
+
     @Flag(name: .long, help: "Verify every tensor checksum on first use.")
     var verifyChecksums = false
 
@@ -87,47 +89,38 @@ struct CaptionCommand: ParsableCommand {
             throw ValidationError("--num \(num): greedy decoding gives one caption; use --decode beam or --decode sample for several")
         }
         if decode == "beam", let num, num > beamWidth { throw ValidationError("--num (\(num)) cannot exceed --beams (\(beamWidth))") }
+        if bulk.isRequested(for: images) {
+            if jobs > 1 { throw ValidationError("--jobs is not used with manifests, tars, lists, --format, -o or --out (images are batched): drop it") }
+            if dump != nil { throw ValidationError("--dump is for image files and folders, not with manifests, tars, lists, --format, -o or --out") }
+        }
     }
 
-    private var beamWidth: Int { beams ?? 5 }
-    private var candidates: Int { num ?? 1 }
+    /// `--beams`, default 5.
+    var beamWidth: Int { beams ?? 5 }
+    /// `--num`, default 1.
+    var candidates: Int { num ?? 1 }
 
     func run() throws {
+        if bulk.isRequested(for: images) { return try runBulk() }
         if let dump {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: dump, isDirectory: &isDir), !isDir.boolValue {
                 throw CLIError("\(dump): not a folder; --dump needs a folder to write the .npy files into")
             }
         }
-        let files = try collectImages(images)
+        let files = try collectImages(images, verbose: verbose)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
-        let totalThreads = ThreadCount.resolve(threads)
-        let batch = decode == "beam" ? beamWidth : (decode == "sample" ? candidates : 1)
-        var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
-                                  maxBatch: max(batch, 1), maxTokens: maxTokens)
-        options.residency = memory.residency
-        if let maxPixels { options.imageLimits.maxPixels = maxPixels }
-        let model = try ModelLoading.load(self.model, options: options)
+        let totalThreads = threads == nil ? defaultThreads : ThreadCount.resolve(threads)
+        let model = try ModelLoading.load(self.model, options: loadOptions(threads: max(1, totalThreads / jobs)))
         if verbose { reportKernels(model) }
-
-        var decoding = DecodingOptions()
-        switch decode {
-        case "beam": decoding.strategy = .beam(width: beamWidth)
-        case "sample": decoding.strategy = .sample
-        default: decoding.strategy = .greedy
-        }
-        decoding.numCandidates = candidates
-        decoding.topP = topP ?? 1
-        decoding.topK = topK ?? 0
-        decoding.temperature = temperature ?? 1
-        decoding.seed = seed ?? 0
+        var decoding = decodingOptions
         decoding.maxTokens = ModelLoading.tokenLimit(maxTokens, model: model)
         decoding.captureIntermediates = dump != nil
 
         let settings = decoding
         let line = CaptionLine(model: self.model, backend: model.backend.name, decoding: settings)
         let dumpFolders = dump.map { DumpFolders(root: $0, files: files) }
-        let progress = ProgressLine(total: files.count, label: "captioning")
+        let progress = ProgressLine(total: files.count, label: "captioning", enabled: stderrIsTerminal && !bulk.quiet)
         let results = ResultSlots(count: files.count)
         let failures = AtomicCounter()
         let printer = OrderedPrinter(count: files.count) { index in
@@ -172,7 +165,8 @@ struct CaptionCommand: ParsableCommand {
 
         let failed = failures.value
         if failed > 0 {
-            throw CLIError("\(failed) of \(files.count) images could not be captioned (see the messages above)")
+            printError("Error: \(failed) of \(files.count) images could not be captioned (see the messages above)")
+            throw ExitCode(CaptionExit.someImagesFailed)
         }
     }
 
@@ -194,7 +188,7 @@ struct CaptionCommand: ParsableCommand {
         fflush(nil)
     }
 
-    private func reportKernels(_ model: CaptionModel) {
+    func reportKernels(_ model: CaptionModel) {
         printError("backend \(model.backend.name), \(model.options.threads) thread(s)")
         for row in model.kernelAssignment {
             printError("  \(row.graph): \(row.op) x\(row.count) -> \(row.backend)\(row.fallback ? " (fallback: \(model.backend.name) lacks it)" : "")")

@@ -31,7 +31,7 @@ final class TrustTests: XCTestCase {
         for decode in [["--decode", "greedy"], ["--decode", "beam", "--beams", "3"], ["--decode", "sample", "--num", "2"]] {
             let result = try CLI.run(["caption", "--threads", "1", "--json", "--model", model] + decode + [Fixtures.png, Fixtures.jpeg])
             assertNoCrash(result)
-            XCTAssertEqual(result.exitCode, 1, "\(decode): \(result.stderr)")
+            XCTAssertEqual(result.exitCode, 3, "\(decode): \(result.stderr)")
             let lines = try jsonLines(result.stdout)
             XCTAssertEqual(lines.map { $0["file"] as? String }, [Fixtures.png, Fixtures.jpeg], "\(decode): every line names its file")
             for line in lines {
@@ -44,7 +44,7 @@ final class TrustTests: XCTestCase {
         // The image encoder's own NaN is reported there, not further down.
         let encoder = try nanModel("clip.", in: folder)
         let result = try CLI.run(["caption", "--threads", "1", "--model", encoder, Fixtures.png])
-        XCTAssertEqual(result.exitCode, 1)
+        XCTAssertEqual(result.exitCode, 3)
         XCTAssertTrue(result.stderrLines.first?.contains("graph 'image_encoder'") ?? false, result.stderr)
         XCTAssertTrue(result.stderrLines.first?.hasPrefix("error: " + Fixtures.png) ?? false, result.stderr)
     }
@@ -161,7 +161,7 @@ final class TrustTests: XCTestCase {
         let missing = Fixtures.scratch + "/nope-\(UInt32.random(in: 0...UInt32.max)).jpg"
         let result = try CLI.run(["caption", "--threads", "1", "--max-tokens", "4", "--model", try Fixtures.model(), Fixtures.png, missing, Fixtures.jpeg])
         assertNoCrash(result)
-        XCTAssertEqual(result.exitCode, 1)
+        XCTAssertEqual(result.exitCode, 3)
         let captioned = result.stdout.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") }
         XCTAssertEqual(captioned, [Fixtures.png, Fixtures.jpeg], result.stdout)
         XCTAssertTrue(result.stderrLines.first?.contains(missing) ?? false, result.stderr)
@@ -177,7 +177,7 @@ final class TrustTests: XCTestCase {
     func testMaxPixelsRefusesLargerImagesPerImage() throws {
         let result = try CLI.run(["caption", "--threads", "1", "--max-tokens", "4", "--max-pixels", "16", "--model", try Fixtures.model(),
                                   Fixtures.png, Fixtures.path("images/synthetic/tiny_1x1.png")])
-        XCTAssertEqual(result.exitCode, 1)
+        XCTAssertEqual(result.exitCode, 3)
         XCTAssertTrue(result.stderrLines.first?.contains("--max-pixels") ?? false, result.stderr)
         XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "the 1x1 image is still captioned")
     }
