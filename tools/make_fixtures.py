@@ -590,14 +590,142 @@ def hostile_pickle(path):
 
 
 # ----------------------------------------------------------------------------------------
+# Other CLIP backbones (Tests/Fixtures/backbones): ModifiedResNet and ViTs of other patch sizes
+# and resolutions, each with the same tiny transformer mapper + English GPT-2.
+# ----------------------------------------------------------------------------------------
+
+BACKBONE_OUT = os.path.join(ROOT, "Tests", "Fixtures", "backbones")
+# name -> clip.model.CLIP vision arguments and the archive kind OpenAI publishes for it.
+BACKBONES = {
+    # RN50x4's resolution; 2+1+1+1 blocks exercise the stride-1 blocks, the strided stages and
+    # the width-changing shortcut of layer1; width 8 -> 256 pooled features, 4 heads.
+    "rn-288": (dict(image_resolution=288, vision_layers=(2, 1, 1, 1), vision_width=8, vision_patch_size=None), "jit"),
+    # ViT-B/16's patch size at 224 (14x14 grid).
+    "vit-p16-224": (dict(image_resolution=224, vision_layers=2, vision_width=64, vision_patch_size=16), "state-dict"),
+    # ViT-L/14@336's patch size and resolution (24x24 grid).
+    "vit-p14-336": (dict(image_resolution=336, vision_layers=2, vision_width=64, vision_patch_size=14), "jit"),
+}
+
+
+def make_backbone(name, generator):
+    import clip.model
+    vision, _ = BACKBONES[name]
+    torch.manual_seed(4321)
+    model = clip.model.CLIP(embed_dim=CLIP_EMBED, context_length=8, vocab_size=64, transformer_width=64,
+                            transformer_heads=1, transformer_layers=1, **vision)
+    perturb(model, generator)
+    with torch.no_grad():
+        if isinstance(model.visual, clip.model.ModifiedResNet):
+            # Batch norms whose statistics are far from identity, so a wrong fold shows; convolutions
+            # scaled by 1.5/sqrt(fan_in) so the activations neither vanish nor explode.
+            for m in model.visual.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.running_mean.normal_(0.0, 0.2, generator=generator)
+                    m.running_var.uniform_(0.5, 2.0, generator=generator)
+                    m.weight.uniform_(0.6, 1.4, generator=generator)
+                elif isinstance(m, nn.Conv2d):
+                    fan_in = m.weight[0].numel()
+                    m.weight.normal_(0.0, 1.5 / math.sqrt(fan_in), generator=generator)
+        # fp16-exact values everywhere, buffers included (the archives are halved whole).
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return model.eval()
+
+
+def save_backbone(model, name, path):
+    import clip.model
+    _, kind = BACKBONES[name]
+    if kind == "jit":
+        size = model.visual.input_resolution
+        traced = torch.jit.trace(copy.deepcopy(model), (torch.zeros(1, 3, size, size), torch.zeros(1, 8, dtype=torch.long)),
+                                 check_trace=False)
+        torch.jit.save(traced.half(), path)
+    else:
+        mixed = copy.deepcopy(model)
+        clip.model.convert_weights(mixed)
+        torch.save(mixed.state_dict(), path)
+
+
+def make_backbone_fixtures(seed_dir):
+    """Writes Tests/Fixtures/backbones/ (MANIFEST.json lists the files and references); reads the
+    English GPT-2 folder of Tests/Fixtures/models, which it leaves unchanged."""
+    import clip
+    import clip.model
+    if os.path.isdir(BACKBONE_OUT):
+        shutil.rmtree(BACKBONE_OUT)
+    os.makedirs(os.path.join(BACKBONE_OUT, "reference"))
+    g = torch.Generator().manual_seed(20261204)
+    en_dir = os.path.join(OUT, "gpt2-en")
+    en_vocab = json.load(open(os.path.join(en_dir, "vocab.json"), encoding="utf-8"))
+    stop = [en_vocab["<|endoftext|>"], en_vocab["."]]
+    torch.manual_seed(5)
+    captioner = OriginalClipCaptionModel(gpt2_config(en_dir), PREFIX_LEN, clip_length=CONSTANT_LEN,
+                                         prefix_size=CLIP_EMBED, num_layers=2, mapping="transformer").eval()
+    scale_gpt2(captioner.lm, g)
+    scale_mapper(captioner.clip_project, g)
+    with torch.no_grad():
+        captioner.clip_project.prefix_const.normal_(0.0, 1.0, generator=g)
+    torch.save(captioner.state_dict(), os.path.join(BACKBONE_OUT, "clipcap-en-transformer.pt"))
+    manifest = {"generator": "tools/make_fixtures.py --only backbones", "torch": torch.__version__,
+                "checkpoint": "clipcap-en-transformer.pt", "gpt2": "../models/gpt2-en", "normalize_prefix": True,
+                "stop_token_ids": stop, "backbones": {}}
+    for name in BACKBONES:
+        model = make_backbone(name, g)
+        filename = f"{name}.pt"
+        save_backbone(model, name, os.path.join(BACKBONE_OUT, filename))
+        # The real user path: clip.load(jit=False) builds the model and the preprocessing at its
+        # resolution (clip.load reads only archives; a state dict goes through build_model as it does).
+        if BACKBONES[name][1] == "jit":
+            loaded, preprocess = clip.load(os.path.join(BACKBONE_OUT, filename), device="cpu", jit=False)
+        else:
+            loaded = clip.model.build_model(torch.load(os.path.join(BACKBONE_OUT, filename), map_location="cpu"))
+            preprocess = clip.clip._transform(loaded.visual.input_resolution)
+        loaded = loaded.float().eval()
+        refs = {}
+        for image in REFERENCE_IMAGES:
+            pixels = load_image(os.path.join(seed_dir, "images", "dev", image), preprocess)
+            emb = loaded.encode_image(pixels).float()
+            assert torch.allclose(emb, model.float().encode_image(pixels), atol=1e-5), "clip.load differs from the model"
+            x = emb / emb.norm(2, -1, keepdim=True)
+            prefix = captioner.prefix(x)
+            ids, logits = greedy(captioner.lm, prefix, stop, [])
+            stem = f"{name}.{image[:-4]}"
+            for kind, value in (("image_embedding", emb), ("prefix_embeddings", prefix), ("logits", logits)):
+                save_npy(os.path.join(BACKBONE_OUT, "reference", f"{stem}.{kind}.npy"), value.numpy().astype("<f4"))
+            save_npy(os.path.join(BACKBONE_OUT, "reference", f"{stem}.greedy_ids.npy"), np.array(ids, dtype="<i4"))
+            refs[image] = {"ids": ids, "embedding_norm": round(float(emb.norm()), 4),
+                           "mean_logit_range": round(float((logits.max(1).values - logits.min(1).values).mean()), 3)}
+        manifest["backbones"][name] = {"clip": filename, "kind": BACKBONES[name][1], "vision": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in BACKBONES[name][0].items()},
+            "image_size": loaded.visual.input_resolution, "references": refs}
+    manifest["tolerances"] = {"image_embedding_cosine": 0.99999, "logits_max_abs": 1e-3}
+    manifest["files_sha256"] = {}
+    for dirpath, _, files in os.walk(BACKBONE_OUT):
+        for f in sorted(files):
+            rel = os.path.relpath(os.path.join(dirpath, f), BACKBONE_OUT)
+            if rel != "MANIFEST.json":
+                manifest["files_sha256"][rel] = sha256_file(os.path.join(dirpath, f))
+    write_json(os.path.join(BACKBONE_OUT, "MANIFEST.json"), manifest)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(BACKBONE_OUT) for f in fs)
+    print(f"wrote {BACKBONE_OUT} ({total / 1024:.0f} KiB)")
+
+
+# ----------------------------------------------------------------------------------------
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed-dir", default=os.environ.get("CLIPCAP_SEED", os.path.join(ROOT, "..", "shared", "seed")))
+    parser.add_argument("--only", choices=["backbones"],
+                        help="write only Tests/Fixtures/backbones (leaves Tests/Fixtures/models as it is)")
     args = parser.parse_args()
     seed_dir = os.path.abspath(args.seed_dir)
     if not os.path.isdir(seed_dir):
         sys.exit(f"{seed_dir}: seed folder not found; pass --seed-dir")
+    torch.set_grad_enabled(False)
+    if args.only == "backbones":
+        make_backbone_fixtures(seed_dir)
+        return
 
     from transformers import BertConfig
     import clip
@@ -734,6 +862,7 @@ def main():
     write_json(os.path.join(OUT, "MANIFEST.json"), manifest)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"wrote {OUT} ({total / 1024:.0f} KiB)")
+    make_backbone_fixtures(seed_dir)
 
 
 if __name__ == "__main__":

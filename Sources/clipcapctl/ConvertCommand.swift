@@ -42,6 +42,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .customLong("normalize-prefix"), help: "L2-normalise the CLIP embedding before the mapper (ClipCap --normalize_prefix).")
     var normalizePrefix = false
 
+    @Option(name: .customLong("stop-string"), help: "End a caption when a generated token's text contains this string (repeatable). Default: none; captions stop on token ids ('.' and <|endoftext|> for BPE vocabularies, [SEP] for WordPiece), as ClipCap's predict.py does.")
+    var stopStrings: [String] = []
+
     @Option(name: .long, help: "Stored type of matrices and embedding tables: auto (f16 where the source is f16, like OpenAI's CLIP; f32 otherwise: nothing is rounded), f32 or f16.")
     var dtype: String = "auto"
 
@@ -66,11 +69,12 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = ConvertOptions(
+        var options = ConvertOptions(
             clipPath: clip, checkpointPath: checkpoint, gpt2Folder: gpt2, bertFolder: bert,
             mapping: mapping.flatMap(MappingType.init(rawValue:)), prefixLength: prefixLen, constantLength: constantLen,
             normalizePrefix: normalizePrefix, mapperHeads: mapperHeads, dtype: dtype == "auto" ? nil : DType(name: dtype),
             encoding: compress == "zstd" ? .shuffledZstd : .raw, outputPath: output)
+        options.stopStrings = stopStrings
         let display = ConvertProgressDisplay(enabled: stderrIsTerminal)
         let summary: ConvertSummary
         do {
@@ -80,6 +84,8 @@ struct ConvertCommand: ParsableCommand {
             throw CLIError(String(describing: error))
         }
         display.clear()
+        // Warnings on stderr too, so a --json run (stdout for machines) still shows them.
+        for warning in summary.warnings { printError("warning: \(warning)") }
         if json {
             print(try jsonLine(encoding: summary))
         } else {
@@ -94,12 +100,14 @@ struct ConvertCommand: ParsableCommand {
             "  model:      \(s.architecture)",
             "  tokenizer:  \(s.tokenizer), vocab \(s.vocabSize); prefix \(s.prefixLength); image \(s.imageSize)x\(s.imageSize)",
             "  tensors:    \(s.tensors) (\(s.parameters) parameters, \(s.dtype)), LM head \(s.tiedLMHead ? "tied to wte" : "separate")",
+            "  prefix:     CLIP embedding \(s.normalizePrefix ? "L2-normalised before the mapper (--normalize-prefix)" : "fed to the mapper as it is (no --normalize-prefix)")",
             "  file:       " + String(format: "%.1f MiB in %.1f s", mb, s.seconds),
         ]
         for (role, names) in s.skipped.sorted(by: { $0.key < $1.key }) {
             let shown = names.prefix(6).joined(separator: ", ") + (names.count > 6 ? ", ..." : "")
             lines.append("  skipped:    \(names.count) \(role) entries on purpose (buffers, CLIP text tower, unused BERT parts): \(shown)")
         }
+        for warning in s.warnings { lines.append("  warning:    \(warning)") }
         return lines.joined(separator: "\n")
     }
 }

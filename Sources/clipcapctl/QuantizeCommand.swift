@@ -7,7 +7,7 @@ import ModelConverter
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a float .ccm model's linear layers to int8 (caption picks the int8 backend for it by itself).",
+        abstract: "Quantize a float .ccm model's linear layers and convolutions to int8 (caption picks the int8 backend for it by itself).",
         discussion: """
             Weights become symmetric int8 with f32 scales: per output channel (per_channel, the default) or per block \
             of 32 inputs (block32). Norms, biases and token embeddings stay float. The output is written atomically. \
@@ -102,7 +102,7 @@ struct QuantizeCommand: ParsableCommand {
             let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1e6) }
             print("wrote \(r.outputPath) (\(r.scheme)) in \(String(format: "%.1f", seconds)) s")
             print("size: \(mb(r.inputBytes)) -> \(mb(r.outputBytes)) (\(String(format: "%.1f%%", 100 * r.sizeRatio)))")
-            print("linear layers: \(r.quantizedNodes.count) int8, \(r.keptNodes.count) kept float\(r.keptNodes.isEmpty ? "" : " (" + r.keptNodes.joined(separator: ", ") + ")")")
+            print("linear layers and convolutions: \(r.quantizedNodes.count) int8, \(r.keptNodes.count) kept float\(r.keptNodes.isEmpty ? "" : " (" + r.keptNodes.joined(separator: ", ") + ")")")
             if !r.quantizedEmbeddings.isEmpty { print("int8 embeddings: \(r.quantizedEmbeddings.joined(separator: ", "))") }
             print("dropped float tensors: \(r.droppedTensors.count)")
             let worst = r.errors.max { $0.relativeRMSError < $1.relativeRMSError }

@@ -136,7 +136,9 @@ final class LayoutConversionTests: XCTestCase {
         } else {
             XCTAssertEqual(m["tokenizer.kind"]?.stringValue, "bpe")
             XCTAssertEqual(stops, [layout.stopTokenIDs[0]], "<|endoftext|>")
-            XCTAssertEqual(m["generation.stop_strings"]?.stringsValue, ["."])
+            // Original ClipCap stops on the id of '.', not on any token containing '.'.
+            XCTAssertEqual(m["generation.stop_strings"]?.stringsValue, [])
+            XCTAssertEqual(m["generation.kept_stop_token_ids"]?.intsValue, [layout.stopTokenIDs[1]], "'.'")
             XCTAssertFalse(file.tokenizer?.merges.isEmpty ?? true)
         }
         // Provenance: the checkpoint's SHA-256, computed here independently of the converter's reader.

@@ -61,7 +61,8 @@ final class GraphValidatorTests: XCTestCase {
     }
 
     func testRejections() {
-        expectInvalid(graph([GraphNode(name: "n", op: "conv2d", inputs: ["x"], outputs: ["y"])]), "unknown operator")
+        expectInvalid(graph([GraphNode(name: "n", op: "max_pool2d", inputs: ["x"], outputs: ["y"])]), "unknown operator")
+        expectInvalid(graph([GraphNode(name: "n", op: "conv2d", inputs: ["x"], outputs: ["y"])]), "conv2d takes 2...3 inputs")
         expectInvalid(graph([GraphNode(name: "n", op: "tanh", inputs: ["nope"], outputs: ["y"])]), "not defined before use")
         expectInvalid(graph([GraphNode(name: "n", op: "layer_norm", inputs: ["x", "g", "b"], outputs: ["y"])]), "missing attribute 'eps'")
         expectInvalid(graph([GraphNode(name: "n", op: "tanh", inputs: ["x"], outputs: ["z"])]), "output 'y' is not produced")

@@ -56,6 +56,9 @@ public final class BLASBackend: Backend {
                                 "layer_norm", "l2_normalize", "softmax"].contains(op)
             list.append(OpCapability(op: op, weightTypes: floatWeights, note: vectorKernel ? "C vector kernels, per CPU level" : "SIMD8"))
         }
+        // Spatial operators (CLIP ResNet encoders).
+        list.append(OpCapability(op: "conv2d", weightTypes: floatWeights, note: "im2col + sgemm (1x1 stride-1: sgemm on the input); bias+relu epilogue"))
+        list.append(OpCapability(op: "avg_pool2d", note: "naive kernel (memory-bound, small)"))
         return list
     }()
 
@@ -75,6 +78,8 @@ public final class BLASBackend: Backend {
         case "expand": return try NaiveExpand(request)
         case "attention": return try BLASAttention(request)
         case "attention_cached": return try BLASAttentionCached(request)
+        case "conv2d": return try BLASConv2d(request)
+        case "avg_pool2d": return try NaiveAvgPool2d(request)
         default: return nil
         }
     }

@@ -43,6 +43,7 @@ public final class Int8Backend: Backend {
             OpCapability(op: "linear_i8", weightTypes: [.i8],
                          note: (kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd (per_channel), AVX2 (block)" : Int8CPU.baseKernel) + "; per_channel (per-row x) or block (per-block x); weights from the mmap"),
             OpCapability(op: "gather", weightTypes: [.i8], note: "int8 tables dequantized per row read"),
+            OpCapability(op: "conv2d_i8", weightTypes: [.i8], note: "unfolded rows quantized per pixel, linear_i8's kernels, bias+relu in the transpose"),
         ]
         let own = Set(list.map(\.op))
         if let blas = delegates.first {
@@ -59,6 +60,8 @@ public final class Int8Backend: Backend {
             if let kernel = try Int8Linear(request, path: kernelPath) { return kernel }
         case "gather":
             if let kernel = try Int8Gather(request) { return kernel }
+        case "conv2d_i8":
+            if let kernel = try Int8Conv2d(request, path: kernelPath) { return kernel }
         default:
             break
         }

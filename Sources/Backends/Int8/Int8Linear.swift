@@ -117,18 +117,35 @@ struct Int8Linear: Kernel {
         if m == 0 || n == 0 { return }
 
         // Scratch: activation scales (64-byte padded), then the quantized activations.
+        let raw = context.scratch(bytes: quantizedBytes(rows: m))
+        let (xq, sx) = quantize(UnsafePointer(x.floats), rows: m, into: raw)
+        multiply(xq, sx, rows: m, bias: biasPointer, activation: activation, into: out.floats, context: context)
+    }
+
+    /// Bytes `quantize` needs for `rows` rows: their scales (64-byte padded), then the int8 rows.
+    func quantizedBytes(rows m: Int) -> Int {
+        let groups = block == 0 ? 1 : (k + block - 1) / block
+        return ((m * groups * 4 + 63) & ~63) + m * k
+    }
+
+    /// Quantizes `rows` rows of `x [rows, K]` into `raw` (`quantizedBytes(rows:)` bytes): the
+    /// int8 rows (shifted to unsigned for the VNNI kernel) and their scales.
+    func quantize(_ x: UnsafePointer<Float>, rows m: Int, into raw: UnsafeMutableRawPointer) -> (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>) {
         let groups = block == 0 ? 1 : (k + block - 1) / block
         let scaleBytes = (m * groups * 4 + 63) & ~63
-        let raw = context.scratch(bytes: scaleBytes + m * k)
         let sx = raw.assumingMemoryBound(to: Float.self)
         let xq = (raw + scaleBytes).assumingMemoryBound(to: Int8.self)
-        ci8_quantize_rows(x.floats, Int64(m), Int64(k), Int64(block == 0 ? k : block), xq, sx)
+        ci8_quantize_rows(x, Int64(m), Int64(k), Int64(block == 0 ? k : block), xq, sx)
         if rowSums != nil { ci8_shift_to_unsigned(xq, Int64(m * k), UnsafeMutableRawPointer(xq).assumingMemoryBound(to: UInt8.self)) }
+        return (xq, sx)
+    }
 
+    /// `dst [rows, N] = act(dequant(xq) · dequant(w)ᵀ + bias)` over the pool, for rows quantized by `quantize`.
+    func multiply(_ xq: UnsafeMutablePointer<Int8>, _ sx: UnsafeMutablePointer<Float>, rows m: Int, bias biasPointer: UnsafePointer<Float>?,
+                  activation: LinearActivation, into dst: UnsafeMutablePointer<Float>, context: ExecutionContext) {
         let w = weight.bytes.baseAddress!.assumingMemoryBound(to: Int8.self)
         let sw = scales.base
-        let dst = out.floats
-        let (m64, k64, n64, blk, activation) = (Int64(m), Int64(k), Int64(n), Int64(block), activation)
+        let (m64, k64, n64, blk, rowSums, n) = (Int64(m), Int64(k), Int64(n), Int64(block), rowSums, n)
         let chunks = Int8Linear.chunkCount(m: m, n: n, k: k, threads: context.pool.threads)
         let per = ((n + chunks - 1) / chunks + 3) & ~3   // whole 4-row tiles per chunk
         let body: (Int) -> Void = { c in

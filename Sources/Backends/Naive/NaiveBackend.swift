@@ -31,6 +31,10 @@ public final class NaiveBackend: Backend {
         }
         list.append(OpCapability(op: "attention", note: "heads, causal, scale"))
         list.append(OpCapability(op: "attention_cached", note: "KV cache rows [n_past, n_past+T)"))
+        // Spatial operators (CLIP ResNet encoders).
+        list.append(OpCapability(op: "conv2d", weightTypes: floatWeights, note: "direct loops; bias, relu"))
+        list.append(OpCapability(op: "conv2d_i8", weightTypes: [.i8], note: "dequantized once (per_channel or block); x not quantized"))
+        list.append(OpCapability(op: "avg_pool2d", note: "square windows, no padding"))
         return list
     }()
 
@@ -50,6 +54,9 @@ public final class NaiveBackend: Backend {
         case "expand": return try NaiveExpand(request)
         case "attention": return try NaiveAttention(request)
         case "attention_cached": return try NaiveAttentionCached(request)
+        case "conv2d": return try NaiveConv2d(request)
+        case "conv2d_i8": return try NaiveConv2d(quantized: request)
+        case "avg_pool2d": return try NaiveAvgPool2d(request)
         default: return nil
         }
     }

@@ -4,9 +4,9 @@ import Tokenizers
 /// The decoding rules, over any model: greedy, beam search and sampling. They see logits and
 /// token ids only.
 enum Decoders {
-    /// Whether generating `token` ends the caption (stop id, or its text contains a stop string).
+    /// Whether generating `token` ends the caption (stop id, kept stop id, or its text contains a stop string).
     static func isStop(_ token: Int, config: PipelineConfig, tokenizer: any TextTokenizer) -> Bool {
-        if config.stopTokenIDs.contains(token) { return true }
+        if config.stopTokenIDs.contains(token) || config.keptStopTokenIDs.contains(token) { return true }
         if !config.stopStrings.isEmpty {
             let text = tokenizer.decode([token])
             return config.stopStrings.contains { !$0.isEmpty && text.contains($0) }
@@ -42,7 +42,7 @@ enum Decoders {
 
     /// Ids banned at a step: the model's bans, plus its stop ids while the caption is shorter than `minTokens`.
     static func bans(length: Int, options: DecodingOptions, config: PipelineConfig) -> [Int] {
-        length < options.minTokens ? config.bannedTokenIDs + config.stopTokenIDs.sorted() : config.bannedTokenIDs
+        length < options.minTokens ? config.bannedTokenIDs + config.stopTokenIDs.union(config.keptStopTokenIDs).sorted() : config.bannedTokenIDs
     }
 
     /// `--dump`: keeps row `row` of the raw logits of this step.

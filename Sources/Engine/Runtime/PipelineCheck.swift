@@ -52,8 +52,8 @@ enum PipelineCheck {
         guard tokenizer.vocabularySize <= config.vocabSize else {
             throw fail("the tokenizer has \(tokenizer.vocabularySize) tokens but decoder.vocab_size is \(config.vocabSize)")
         }
-        for id in config.stopTokenIDs.union(config.bannedTokenIDs) where id < 0 || id >= config.vocabSize {
-            throw fail("generation.stop_token_ids / banned_token_ids contain \(id), outside the vocabulary (\(config.vocabSize))")
+        for id in config.stopTokenIDs.union(config.keptStopTokenIDs).union(config.bannedTokenIDs) where id < 0 || id >= config.vocabSize {
+            throw fail("generation.stop_token_ids / kept_stop_token_ids / banned_token_ids contain \(id), outside the vocabulary (\(config.vocabSize))")
         }
     }
 }

@@ -11,6 +11,8 @@ public struct PipelineConfig: Sendable {
     public var vocabSize: Int
     public var maxContext: Int
     public var stopTokenIDs: Set<Int>
+    /// Ids that end a caption and stay in its text (`.` in original ClipCap).
+    public var keptStopTokenIDs: Set<Int> = []
     public var stopStrings: [String]
     public var bannedTokenIDs: [Int]
     public var architecture: String
@@ -37,6 +39,7 @@ public struct PipelineConfig: Sendable {
         vocabSize = try int("decoder.vocab_size")
         maxContext = try int("decoder.max_context")
         stopTokenIDs = Set(m["generation.stop_token_ids"]?.intsValue ?? [])
+        keptStopTokenIDs = Set(m["generation.kept_stop_token_ids"]?.intsValue ?? [])
         stopStrings = m["generation.stop_strings"]?.stringsValue ?? []
         bannedTokenIDs = m["generation.banned_token_ids"]?.intsValue ?? []
         architecture = m["clipcap.architecture"]?.stringValue ?? "unknown"

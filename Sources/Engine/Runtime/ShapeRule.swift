@@ -13,6 +13,9 @@ enum ShapeRule: Sendable {
     case slice(axis: Int, start: SymbolicInt, end: SymbolicInt?, length: SymbolicInt?)
     case concat(axis: Int)
     case expand
+    /// `conv2d` and `avg_pool2d` (CLIP ResNet encoders): see `SpatialGeometry.swift`.
+    case conv2d(Conv2dGeometry)
+    case avgPool2d(Pool2dGeometry)
 
     /// Elementwise and shape-preserving operators.
     static let sameShapeOps: Set<String> = [
@@ -23,6 +26,7 @@ enum ShapeRule: Sendable {
     /// Every operator the executor can plan (docs/OPS.md).
     static let knownOps: Set<String> = sameShapeOps.union([
         "gather", "linear", "linear_i8", "matmul", "reshape", "permute", "slice", "concat", "expand",
+        "conv2d", "conv2d_i8", "avg_pool2d",
     ])
 
     /// Parses the rule for `node`; `weightShape` gives the shape of a constant input, if any.
@@ -72,6 +76,8 @@ enum ShapeRule: Sendable {
             return .concat(axis: axis)
         case "expand":
             return .expand
+        case "conv2d", "conv2d_i8", "avg_pool2d":
+            return try spatial(node, weightShape: weightShape, bad: bad)
         default:
             throw ExecutorError.unknownOp(graph: graph, node: node.name, op: node.op)
         }
@@ -144,6 +150,25 @@ enum ShapeRule: Sendable {
             var out = first
             out[0] = like[0]
             return out
+        case .conv2d(let geometry):
+            do { return try SpatialShapes.conv2d(first, geometry) } catch { throw ShapeError(error.description) }
+        case .avgPool2d(let geometry):
+            do { return try SpatialShapes.avgPool2d(first, geometry) } catch { throw ShapeError(error.description) }
+        }
+    }
+
+    /// The rules of the spatial operators (kept apart so the op table can take them over whole).
+    private static func spatial(_ node: GraphNode, weightShape: (Int) -> [Int]?,
+                                bad: (String) -> ExecutorError) throws -> ShapeRule {
+        do {
+            if node.op == "avg_pool2d" { return .avgPool2d(try Pool2dGeometry(attrs: node.attrs)) }
+            guard node.inputs.count >= 2, let w = weightShape(1) else {
+                throw bad("\(node.op) needs a weight tensor of the model file as its second input")
+            }
+            if node.op == "conv2d_i8" { return .conv2d(try Conv2dGeometry(quantizedAttrs: node.attrs, weightShape: w)) }
+            return .conv2d(try Conv2dGeometry(attrs: node.attrs, weightShape: w))
+        } catch let error as SpatialAttributeError {
+            throw bad(error.description)
         }
     }
 }

@@ -13,6 +13,16 @@ public struct VisionHyperparameters: Sendable, Equatable {
     public var activation: String
     public var mean: [Double]
     public var std: [Double]
+    /// Which image tower: a ViT, or a ResNet (then `width` is the pooled feature width and
+    /// `patchSize` the total downsampling, 32).
+    public var family: VisionFamily = .vit
+}
+
+/// The two CLIP image-tower families.
+public enum VisionFamily: Sendable, Equatable {
+    case vit
+    /// `ModifiedResNet` with its stem width and bottleneck blocks per stage.
+    case resnet(stemWidth: Int, blocks: [Int])
 }
 
 /// Which naming scheme a CLIP checkpoint uses.
@@ -41,7 +51,10 @@ enum ClipVisionConverter {
         guard let flavour = flavour(of: weights) else {
             throw ConvertError.unknownArchitecture(
                 role: "clip", path: weights.path,
-                reason: "found neither visual.conv1.weight (OpenAI CLIP) nor vision_model.embeddings.patch_embedding.weight (Hugging Face CLIP); ResNet CLIP models are not supported")
+                reason: "found neither visual.conv1.weight (OpenAI CLIP) nor vision_model.embeddings.patch_embedding.weight (Hugging Face CLIP); (OpenAI ResNet CLIP files have visual.conv1.weight and visual.attnpool.*)")
+        }
+        if flavour == .openai && ClipResNetConverter.isResNet(weights) {
+            return try ClipResNetConverter.convert(weights, matrixType: matrixType)
         }
         var planner = TensorPlanner(matrixType: matrixType)
         let hp: VisionHyperparameters

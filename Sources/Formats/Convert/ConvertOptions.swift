@@ -19,6 +19,10 @@ public struct ConvertOptions: Sendable {
     public var constantLength: Int?
     /// L2-normalise the CLIP embedding before the mapper (ClipCap's `--normalize_prefix`).
     public var normalizePrefix: Bool
+    /// Text that ends a caption when a generated token contains it (`generation.stop_strings`).
+    /// Empty by default: captions stop on token ids, as ClipCap's `predict.py` does (the id of
+    /// `.` for byte-level BPE vocabularies), so a BPE token such as `('./` does not end one.
+    public var stopStrings: [String] = []
     /// Heads of the original ClipCap transformer mapper (8 in ClipCap's code; not in the weights).
     public var mapperHeads: Int?
     /// Stored type of matrices (`linear` weights and embedding tables): `f32` or `f16`; `nil`
@@ -84,4 +88,9 @@ public struct ConvertSummary: Sendable, Codable, Equatable {
     public var skipped: [String: [String]]
     /// Graph names and node counts.
     public var graphs: [String: Int]
+    /// Whether the CLIP embedding is L2-normalised before the mapper (`--normalize-prefix`).
+    public var normalizePrefix: Bool = false
+    /// Things the user should know that did not stop the conversion (e.g. a `--mapping` that
+    /// disagrees with the checkpoint's keys).
+    public var warnings: [String] = []
 }

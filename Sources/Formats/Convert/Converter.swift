@@ -47,7 +47,8 @@ public enum Converter {
             dtype: options.dtypeName, tiedLMHead: plan.gpt2.tiedHead,
             tensors: plan.tensors.count, parameters: plan.tensors.reduce(0) { $0 + $1.count },
             bytes: size, seconds: Date().timeIntervalSince(start), skipped: plan.skipped,
-            graphs: Dictionary(uniqueKeysWithValues: plan.graphs.map { ($0.name, $0.nodes.count) }))
+            graphs: Dictionary(uniqueKeysWithValues: plan.graphs.map { ($0.name, $0.nodes.count) }),
+            normalizePrefix: options.normalizePrefix, warnings: plan.warnings)
     }
 }
 
@@ -61,6 +62,7 @@ struct ConversionPlan {
     var gpt2: GPT2Settings
     var skipped: [String: [String]]
     var inputs: [(role: String, path: String)]
+    var warnings: [String]
 
     static func make(_ options: ConvertOptions, progress: ((ConvertProgress) -> Void)?) throws -> ConversionPlan {
         if let dtype = options.dtype, dtype != .f32 && dtype != .f16 {
@@ -99,8 +101,11 @@ struct ConversionPlan {
                     + "its keys: \(CheckpointKeys.summary(checkpoint))"
                     + (CheckpointKeys.looksLikeCLIP(checkpoint) ? "; it is a CLIP model: --clip and --checkpoint look swapped" : ""))
         }
+        var warnings: [String] = []
         if let requested = options.mapping, requested != detected {
-            throw ConvertError.invalidOption("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds \(detected.withArticle) mapper (by its keys). Omit --mapping or pass --mapping \(detected.rawValue).")
+            // ClipCap-Chinese's train.py compares a string with an enum when it picks the mapper,
+            // so checkpoints trained "as mlp" can hold a BERT mapper: the keys are the truth.
+            warnings.append("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds \(detected.withArticle) mapper (by its keys): converted as \(detected.rawValue)")
         }
 
         // GPT-2: from the checkpoint when it has it, else from the --gpt2 folder.
@@ -168,7 +173,7 @@ struct ConversionPlan {
             skipped[set.role] = set.skipped
         }
         return ConversionPlan(graphs: parts.map { $0.graph }, tensors: tensors, tokenizer: tokenizer, vision: vision,
-                              mapper: mapper, gpt2: gpt2, skipped: skipped, inputs: inputs)
+                              mapper: mapper, gpt2: gpt2, skipped: skipped, inputs: inputs, warnings: warnings)
     }
 
     /// A CLIP input: a Hugging Face folder (config.json, preprocessor_config.json, weights) or one file.

@@ -141,6 +141,7 @@ struct OpSignature {
         for unary in ["gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu", "l2_normalize", "softmax"] {
             table[unary] = OpSignature(minInputs: 1, maxInputs: 1)
         }
+        table.merge(SpatialShapeRules.signatures) { old, _ in old }
         return table
     }()
 }

@@ -135,6 +135,9 @@ enum ShapeRules {
             }
             return q.shape
 
+        case _ where SpatialShapeRules.handles(node.op):
+            return try SpatialShapeRules.infer(node, inputs: inputs)
+
         default:
             throw Problem(message: "no shape rule for '\(node.op)'")
         }

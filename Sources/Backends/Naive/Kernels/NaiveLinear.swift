@@ -122,38 +122,7 @@ struct NaiveLinearI8: Kernel {
         let n = w.shape[0], k = w.shape[1]
         guard w.bytes.count >= n * k else { throw label.error("weight '\(w.name)' holds fewer bytes than \(w.shape) needs") }
         guard let operands = FloatOperands(request, skipping: [1, 2]) else { return nil }
-        guard let scales = request.constants.count > 2 ? request.constants[2] : nil,
-              let scaleValues = PreparedFloats(weight: scales) else {
-            throw label.error("scales (input 2) must be an f32/f16/bf16 tensor of the model file")
-        }
-        let scheme = request.string("scheme") ?? "per_channel"
-        var dequantized = [Float](repeating: 0, count: n * k)
-        switch scheme {
-        case "per_channel":
-            guard scaleValues.shape.elementCount == n else {
-                throw label.error("per_channel scales have shape \(scaleValues.shape), expected [\(n)]")
-            }
-            for r in 0..<n {
-                for c in 0..<k {
-                    dequantized[r * k + c] = Float(Int8(bitPattern: w.bytes[r * k + c])) * scaleValues.base[r]
-                }
-            }
-        case "block":
-            guard let block = request.int("block"), block >= 1 else {
-                throw label.error("scheme 'block' needs an integer 'block' >= 1")
-            }
-            let blocks = (k + block - 1) / block
-            guard scaleValues.shape.elementCount == n * blocks else {
-                throw label.error("block scales have shape \(scaleValues.shape), expected [\(n), \(blocks)]")
-            }
-            for r in 0..<n {
-                for c in 0..<k {
-                    dequantized[r * k + c] = Float(Int8(bitPattern: w.bytes[r * k + c])) * scaleValues.base[r * blocks + c / block]
-                }
-            }
-        default:
-            throw label.error("scheme must be 'per_channel' or 'block', got '\(scheme)'")
-        }
+        let dequantized = try Int8Dequantization.weights(request, label: label, weight: w)
         let weight = LinearWeight(inputMajor: false, k: k, n: n,
                                   values: PreparedFloats(values: dequantized, shape: w.shape))
         let (bias, runtimeBias) = try NaiveProduct.bias(request, index: 3, n: n, operands: operands)

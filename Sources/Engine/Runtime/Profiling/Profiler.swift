@@ -93,6 +93,11 @@ enum OpCost {
             }
             let keys = Double(inputs[1].shape[1])
             return (4 * Double(q.elementCount) * keys, bytes)
+        case "conv2d", "conv2d_i8":
+            // Multiply-adds per output element: C·kh·kw (the weight's elements over its out channels).
+            let w = inputs.count > 1 ? inputs[1].shape : Shape(1)
+            let reduction = w.rank >= 2 ? Double(w.elementCount / max(w[0], 1)) : 1
+            return (2 * outN * reduction, bytes)
         case "layer_norm", "softmax", "gelu_erf", "gelu_tanh", "quick_gelu":
             return (8 * outN, bytes)
         default:

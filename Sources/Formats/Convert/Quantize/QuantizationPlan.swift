@@ -34,10 +34,12 @@ struct QuantizationPlan {
         var targets: [Target] = []
         var byKey: [String: Int] = [:]
         var usedNames = Set(file.tensors.map(\.name))
-        func target(for entry: TensorEntry, transpose: Bool) throws -> String {
+        /// `flatten`: a convolution weight [O, C, kh, kw], quantized as the matrix [O, C·kh·kw].
+        func target(for entry: TensorEntry, transpose: Bool, flatten: Bool = false) throws -> String {
             let key = entry.name + (transpose ? "|io" : "|oi")
             if let i = byKey[key] { return targets[i].name }
-            guard entry.shape.count == 2 else {
+            let matrix = flatten && entry.shape.count == 4 ? [entry.shape[0], entry.shape.dropFirst().reduce(1, *)] : entry.shape
+            guard matrix.count == 2 else {
                 throw QuantizeError.badWeight(path: file.path, tensor: entry.name, reason: "it has shape \(entry.shape), expected 2-D")
             }
             var name = entry.name + ".i8"
@@ -46,8 +48,8 @@ struct QuantizationPlan {
             while usedNames.contains(name) || usedNames.contains(name + ".scales") { name = entry.name + ".i8.\(suffix)"; suffix += 1 }
             usedNames.insert(name)
             usedNames.insert(name + ".scales")
-            let rows = transpose ? entry.shape[1] : entry.shape[0]
-            let cols = transpose ? entry.shape[0] : entry.shape[1]
+            let rows = transpose ? matrix[1] : matrix[0]
+            let cols = transpose ? matrix[0] : matrix[1]
             targets.append(Target(source: entry.name, transpose: transpose, name: name, scalesName: name + ".scales", rows: rows, cols: cols))
             byKey[key] = targets.count - 1
             return name
@@ -55,6 +57,17 @@ struct QuantizationPlan {
 
         var graphs = file.graphs
         let scheme = options.scheme
+        /// `node` with its float weight replaced by the int8 tensor `weight` and its scales,
+        /// (x, w.i8, w.i8.scales[, bias]), and the scheme's attributes added to `attrs`.
+        func quantized(_ node: GraphNode, as op: String, weight: String, attrs: [String: AttrValue]) -> GraphNode {
+            var attrs = attrs
+            attrs["scheme"] = .string(scheme.attributeName)
+            if scheme.blockSize > 0 { attrs["block"] = .int(Int64(scheme.blockSize)) }
+            let bias = node.inputs.count > 2 ? node.inputs[2] : ""
+            var inputs = [node.inputs[0], weight, weight + ".scales"]
+            if !bias.isEmpty { inputs.append(bias) }
+            return GraphNode(name: node.name, op: op, inputs: inputs, outputs: node.outputs, attrs: attrs)
+        }
         for g in graphs.indices {
             for i in graphs[g].nodes.indices {
                 let node = graphs[g].nodes[i]
@@ -69,15 +82,19 @@ struct QuantizationPlan {
                     default: layout = "?"
                     }
                     guard layout == "io" || layout == "oi" else { keptNodes.append(node.name); continue }
-                    let name = try target(for: w, transpose: layout == "io")
                     var attrs = node.attrs
                     attrs["w_layout"] = nil
-                    attrs["scheme"] = .string(scheme.attributeName)
-                    if scheme.blockSize > 0 { attrs["block"] = .int(Int64(scheme.blockSize)) }
-                    let bias = node.inputs.count > 2 ? node.inputs[2] : ""
-                    var inputs = [node.inputs[0], name, name + ".scales"]
-                    if !bias.isEmpty { inputs.append(bias) }
-                    graphs[g].nodes[i] = GraphNode(name: node.name, op: "linear_i8", inputs: inputs, outputs: node.outputs, attrs: attrs)
+                    graphs[g].nodes[i] = quantized(node, as: "linear_i8", weight: try target(for: w, transpose: layout == "io"), attrs: attrs)
+                    quantizedNodes.append(node.name)
+                case "conv2d":
+                    // CLIP ResNet convolutions: [O, C, kh, kw] -> int8 [O, C·kh·kw] with per-output-channel
+                    // (or block) scales; `kernel` keeps the 4-D view for shape inference.
+                    guard node.inputs.count >= 2, let w = file.tensor(named: node.inputs[1]), Self.floatTypes.contains(w.dtype),
+                          w.shape.count == 4 else { continue }
+                    if kept(node.name, w.name) { keptNodes.append(node.name); continue }
+                    var attrs = node.attrs
+                    attrs["kernel"] = .ints([Int64(w.shape[2]), Int64(w.shape[3])])
+                    graphs[g].nodes[i] = quantized(node, as: "conv2d_i8", weight: try target(for: w, transpose: false, flatten: true), attrs: attrs)
                     quantizedNodes.append(node.name)
                 case "gather" where options.quantizeEmbeddings:
                     guard let table = node.inputs.first.flatMap({ file.tensor(named: $0) }), Self.floatTypes.contains(table.dtype),

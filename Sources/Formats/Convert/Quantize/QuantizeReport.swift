@@ -31,7 +31,7 @@ public struct QuantizeReport: Sendable {
     /// File sizes in bytes.
     public var inputBytes: Int
     public var outputBytes: Int
-    /// `linear` nodes rewritten to `linear_i8`, by name.
+    /// `linear` nodes rewritten to `linear_i8` and `conv2d` nodes to `conv2d_i8`, by name.
     public var quantizedNodes: [String]
     /// `linear` nodes left in float because of `--keep` (or an unsupported weight type).
     public var keptNodes: [String]
