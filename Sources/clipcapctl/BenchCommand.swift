@@ -15,19 +15,19 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "The model file (.ccm).")
     var model: String
 
-    @Option(name: .long, help: "Comma-separated backends; ratios are against the first.")
-    var backends: String = "blas"
+    @Option(name: .long, help: "Comma-separated backends (auto, naive, blas, int8); ratios are against the first.")
+    var backends: String = "auto"
 
-    @Option(name: .long, help: "Threads.")
+    @Option(name: .long, parsing: .unconditional, help: "Threads (default: all cores; more than the cores is clamped).")
     var threads: Int?
 
-    @Option(name: .long, help: "Measured runs per backend (after one warm-up).")
+    @Option(name: .long, parsing: .unconditional, help: "Measured runs per backend (after one warm-up).")
     var runs: Int = 5
 
-    @Option(name: .long, help: "Tokens decoded per run.")
+    @Option(name: .long, parsing: .unconditional, help: "Tokens decoded per run.")
     var tokens: Int = 20
 
-    @Option(name: .long, help: "Candidates per image decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
+    @Option(name: .long, parsing: .unconditional, help: "Candidates per image decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
     @OptionGroup var memory: WeightResidencyOption
@@ -47,7 +47,10 @@ struct BenchCommand: ParsableCommand {
     var profiled = false
 
     func validate() throws {
-        guard runs >= 1, tokens >= 1, candidates >= 1 else { throw ValidationError("--runs, --tokens and --candidates must be at least 1") }
+        try ThreadCount.validate(threads)
+        for (name, value) in [("--runs", runs), ("--tokens", tokens), ("--candidates", candidates)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1 (got \(value))")
+        }
     }
 
     func run() throws {
@@ -148,9 +151,10 @@ struct BenchCommand: ParsableCommand {
     // MARK: worker
 
     private func runWorker(backend: String) throws {
-        var loadOptions = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: tokens)
+        var loadOptions = LoadOptions(backend: backend, threads: ThreadCount.resolve(threads), verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: tokens)
         loadOptions.residency = memory.residency
-        let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
+        let loaded = try ModelLoading.load(model, options: loadOptions)
+        let tokens = ModelLoading.tokenLimit(self.tokens, model: loaded, option: "--tokens")
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: tokens)
         options.minTokens = tokens
@@ -173,7 +177,7 @@ struct BenchCommand: ParsableCommand {
         }
         let memory = ProcessMemory.current()
         let medianTotal = phases["total"]?["median"] ?? 0
-        print(jsonLine(["backend": backend, "threads": loaded.options.threads, "phases": phases,
+        print(jsonLine(["backend": loaded.backend.name, "tokens": tokens, "threads": loaded.options.threads, "phases": phases,
                         "images_per_s": medianTotal > 0 ? 1000 / medianTotal : 0,
                         "peak_rss_mib": memory.peakResidentMiB, "rss_anon_mib": memory.anonymousMiB, "rss_file_mib": memory.fileMiB,
                         "caption": first.captions.first?.text ?? ""]))

@@ -98,26 +98,49 @@ func npyData(_ values: [Float], shape: [Int]) -> Data {
     return data
 }
 
-/// JSON text for a value built from dictionaries, arrays, strings and numbers, keys sorted.
+/// JSON text for a value built from dictionaries, arrays, strings and numbers: compact (one
+/// line), keys sorted, slashes unescaped; NaN and infinities become `null` (JSON has no word for
+/// them, and one such number must not turn a whole line into `{}`). The one JSON style of every
+/// command (docs/JSON.md).
 func jsonLine(_ object: Any) -> String {
-    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+    guard let data = try? JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys, .withoutEscapingSlashes]),
           let text = String(data: data, encoding: .utf8) else { return "{}" }
     return text
 }
 
+/// An `Encodable` value in the same style as `jsonLine`: snake_case keys, compact, sorted,
+/// slashes unescaped.
+func jsonLine<T: Encodable>(encoding value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+/// `object` with every non-finite floating-point number replaced by `NSNull`.
+private func jsonSafe(_ object: Any) -> Any {
+    switch object {
+    case let d as Double: return d.isFinite ? d : NSNull()
+    case let f as Float: return f.isFinite ? Double(f) : NSNull()
+    case let dict as [String: Any]: return dict.mapValues(jsonSafe)
+    case let array as [Any]: return array.map(jsonSafe)
+    default: return object
+    }
+}
+
 /// Image files under the given paths: files as given, folders walked (`FolderListing`:
 /// recursive, links followed, hidden and sidecar files skipped, sorted). Other files in the
-/// folders are counted on stderr, and listed with `verbose`.
+/// folders are counted on stderr, and listed with `verbose`. A path that does not exist is kept
+/// as given: captioning it is that image's error ("no such file"), like a bad image, and never
+/// stops the others.
 func collectImages(_ paths: [String], verbose: Bool = false) throws -> [String] {
     var out: [String] = []
     var unsupported: [String] = []
     let fm = FileManager.default
     for p in paths {
         var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: p, isDirectory: &isDir) else {
-            throw CLIError("\(p): no such file or folder")
-        }
-        if isDir.boolValue {
+        if fm.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue {
             let listing: FolderListing
             do { listing = try FolderListing(folder: p) } catch { throw CLIError("\(error)") }
             out += listing.images
@@ -128,6 +151,17 @@ func collectImages(_ paths: [String], verbose: Bool = false) throws -> [String] 
     }
     reportUnsupported(unsupported, verbose: verbose)
     return out
+}
+
+/// The given paths that do not exist, for commands that check their inputs before any work.
+func missingPaths(_ paths: [String]) -> [String] {
+    paths.filter { !FileManager.default.fileExists(atPath: $0) }
+}
+
+/// A failed image's message naming the file once (most errors already start with the path).
+func perImageMessage(file: String, error: any Error) -> String {
+    let text = "\(error)"
+    return text.hasPrefix(file) ? text : "\(file): \(text)"
 }
 
 /// One stderr line counting the files of the folders that are not images; each listed with `verbose`.

@@ -15,43 +15,46 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .long, help: "The model file (.ccm).")
     var model: String
 
-    @Option(name: .long, help: "Backend: naive, blas, int8, or any registered plugin.")
-    var backend: String = "blas"
+    @Option(name: .long, help: "Backend: auto (int8 for quantized files where the CPU can run it, blas otherwise), naive, blas, int8, or any registered plugin.")
+    var backend: String = "auto"
 
-    @Option(name: .long, help: "Threads for our kernels and OpenBLAS (default: the container's CPU quota, else all cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for our kernels and OpenBLAS (default: the container's CPU quota, else all cores; more than the cores is clamped).")
     var threads: Int?
 
     @Option(name: .long, help: "Decoding: greedy, beam or sample.")
     var decode: String = "greedy"
 
-    @Option(name: .long, help: "Beams for --decode beam.")
-    var beams: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "Beams for --decode beam (default 5).")
+    var beams: Int?
 
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (sample).")
-    var topP: Double = 1.0
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling mass, in (0, 1] (--decode sample; default 1 = off).")
+    var topP: Double?
 
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (sample; 0 = off).")
-    var topK: Int = 0
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens (--decode sample; default 0 = off).")
+    var topK: Int?
 
-    @Option(name: .long, help: "Sampling temperature.")
-    var temperature: Double = 1.0
+    @Option(name: .long, parsing: .unconditional, help: "Sampling temperature (--decode sample; default 1).")
+    var temperature: Double?
 
-    @Option(name: .long, help: "Candidates per image (samples, or best beams).")
-    var num: Int = 1
+    @Option(name: .long, parsing: .unconditional, help: "Candidates per image: samples (--decode sample) or best beams (--decode beam, at most --beams). Greedy gives one.")
+    var num: Int?
 
-    @Option(name: .long, help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @Option(name: .long, help: "Random seed for --decode sample (default 0).")
+    var seed: UInt64?
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens per caption.")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most tokens per caption (clamped, with a note, to what the model's context leaves).")
     var maxTokens: Int = 30
 
-    @Option(name: .long, help: "Images captioned at once, each with its own session.")
+    @Option(name: .long, parsing: .unconditional, help: "Images captioned at once, each with its own session.")
     var jobs: Int = 1
 
-    @Flag(name: .long, help: "One JSON object per line: file, captions, token ids, scores, timings.")
+    @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Largest image accepted, in pixels (width x height; default 100000000). Larger images are refused as possible decompression bombs.")
+    var maxPixels: Int?
+
+    @Flag(name: .long, help: "One JSON object per line (docs/JSON.md): file, status, captions, token ids, scores, decode steps, timings, model, backend, decoding.")
     var json = false
 
-    @Option(name: .long, help: "Write pixel_values.npy, image_embedding.npy, prefix_embeddings.npy and (greedy) logits.npy for the first image into this folder.")
+    @Option(name: .long, help: "For every captioned image, a folder DIR/<image name> with pixel_values.npy, image_embedding.npy, prefix_embeddings.npy and logits.npy (the raw logits of candidate 0 at each step).")
     var dump: String?
 
     @OptionGroup var memory: WeightResidencyOption
@@ -64,16 +67,37 @@ struct CaptionCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
-        guard ["greedy", "beam", "sample"].contains(decode) else { throw ValidationError("--decode must be greedy, beam or sample") }
-        guard num >= 1, beams >= 1, maxTokens >= 1, jobs >= 1 else { throw ValidationError("--num, --beams, --max-tokens and --jobs must be at least 1") }
-        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        if decode == "beam" && num > beams { throw ValidationError("--num (\(num)) cannot exceed --beams (\(beams))") }
+        guard ["greedy", "beam", "sample"].contains(decode) else { throw ValidationError("--decode must be greedy, beam or sample (got '\(decode)')") }
+        try ThreadCount.validate(threads)
+        if let num, num < 1 { throw ValidationError("--num must be at least 1 (got \(num))") }
+        if let beams, beams < 1 { throw ValidationError("--beams must be at least 1 (got \(beams))") }
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1 (got \(maxTokens))") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
+        if let maxPixels, maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1 (got \(maxPixels))") }
+        if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be positive (got \(temperature))") }
+        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1] (got \(topP))") }
+        if let topK, topK < 0 { throw ValidationError("--top-k must be 0 (off) or more (got \(topK))") }
+        // Options that the chosen decoding would ignore are contradictions, not defaults.
+        if decode != "beam", beams != nil { throw ValidationError("--beams applies to --decode beam only (the decoding is \(decode))") }
+        if decode != "sample" {
+            for (name, given) in [("--temperature", temperature != nil), ("--top-p", topP != nil), ("--top-k", topK != nil), ("--seed", seed != nil)] where given {
+                throw ValidationError("\(name) applies to --decode sample only (the decoding is \(decode))")
+            }
+        }
+        if decode == "greedy", let num, num > 1 {
+            throw ValidationError("--num \(num): greedy decoding gives one caption; use --decode beam or --decode sample for several")
+        }
+        if decode == "beam", let num, num > beamWidth { throw ValidationError("--num (\(num)) cannot exceed --beams (\(beamWidth))") }
         if bulk.isRequested(for: images) {
             if jobs > 1 { throw ValidationError("--jobs is not used with manifests, tars, lists, --format, -o or --out (images are batched): drop it") }
             if dump != nil { throw ValidationError("--dump is for image files and folders, not with manifests, tars, lists, --format, -o or --out") }
         }
     }
+
+    /// `--beams`, default 5.
+    var beamWidth: Int { beams ?? 5 }
+    /// `--num`, default 1.
+    var candidates: Int { num ?? 1 }
 
     func run() throws {
         if bulk.isRequested(for: images) { return try runBulk() }
@@ -85,29 +109,37 @@ struct CaptionCommand: ParsableCommand {
         }
         let files = try collectImages(images, verbose: verbose)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
-        let totalThreads = threads ?? defaultThreads
-        let model = try ClipCap.loadModel(path: model, options: loadOptions(threads: max(1, totalThreads / jobs)))
+        let totalThreads = threads == nil ? defaultThreads : ThreadCount.resolve(threads)
+        let model = try ModelLoading.load(self.model, options: loadOptions(threads: max(1, totalThreads / jobs)))
         if verbose { reportKernels(model) }
-        let decoding = decodingOptions
+        var decoding = decodingOptions
+        decoding.maxTokens = ModelLoading.tokenLimit(maxTokens, model: model)
+        decoding.captureIntermediates = dump != nil
 
+        let settings = decoding
+        let line = CaptionLine(model: self.model, backend: model.backend.name, decoding: settings)
+        let dumpFolders = dump.map { DumpFolders(root: $0, files: files) }
         let progress = ProgressLine(total: files.count, label: "captioning", enabled: stderrIsTerminal && !bulk.quiet)
         let results = ResultSlots(count: files.count)
         let failures = AtomicCounter()
-        let keepFirst = dump != nil
         let printer = OrderedPrinter(count: files.count) { index in
-            self.render(file: files[index], outcome: results[index])
-            // Keep nothing once printed (a long run must not grow): only failures are counted,
-            // and the first image's result is kept for --dump.
+            self.render(file: files[index], outcome: results[index], line: line)
+            // Keep nothing once printed (a long run must not grow): only failures are counted.
             if case .failure? = results[index] { failures.increment() }
-            if !(index == 0 && keepFirst) { results[index] = nil }
+            results[index] = nil
         }
-        let dumpFirst = dump
-        let baseOptions = decoding
         let work: @Sendable (Int) -> Void = { index in
-            var opts = baseOptions
-            opts.captureIntermediates = (index == 0 && dumpFirst != nil)
-            let outcome: Result<CaptionResult, Error>
-            do { outcome = .success(try model.caption(imageAt: files[index], options: opts)) } catch { outcome = .failure(error) }
+            var outcome: Result<CaptionResult, Error>
+            do {
+                var result = try model.caption(imageAt: files[index], options: settings)
+                if let dumpFolders, let inter = result.intermediates {
+                    try DumpWriter.write(inter, to: dumpFolders.folder(for: index))
+                    result.intermediates = nil
+                }
+                outcome = .success(result)
+            } catch {
+                outcome = .failure(error)
+            }
             results[index] = outcome
             progress.advance()
             printer.ready(index)
@@ -130,9 +162,6 @@ struct CaptionCommand: ParsableCommand {
         }
         progress.finish()
 
-        if let dump, case .success(let first)? = results[0], let inter = first.intermediates {
-            try writeDump(inter, to: dump)
-        }
         let failed = failures.value
         if failed > 0 {
             printError("Error: \(failed) of \(files.count) images could not be captioned (see the messages above)")
@@ -140,45 +169,22 @@ struct CaptionCommand: ParsableCommand {
         }
     }
 
-    private func render(file: String, outcome: Result<CaptionResult, Error>?) {
+    private func render(file: String, outcome: Result<CaptionResult, Error>?, line: CaptionLine) {
         guard let outcome else { return }
         switch outcome {
         case .success(let r):
+            for warning in r.warnings { printError("warning: " + warning) }
             if json {
-                let t = r.timings
-                let object: [String: Any] = [
-                    "file": file,
-                    "captions": r.captions.map(\.text),
-                    "token_ids": r.captions.map(\.tokenIDs),
-                    "scores": r.captions.map(\.score),
-                    "timings_ms": ["decode_image": t.decodeImage, "preprocess": t.preprocess, "image_encoder": t.imageEncoder,
-                                   "mapper": t.mapper, "prefill": t.prefill, "decode": t.decode,
-                                   "decode_steps": t.decodeSteps, "ms_per_token": t.msPerToken, "total": t.total],
-                    "backend": backend,
-                ]
-                print(jsonLine(object))
+                print(jsonLine(line.ok(file: file, result: r)))
             } else {
                 print(([file] + r.captions.map(\.text)).joined(separator: "\t"))
             }
         case .failure(let error):
-            // Most errors already start with the path; name the file once either way.
-            let message = "\(error)".hasPrefix(file) ? "\(error)" : "\(file): \(error)"
-            if json { print(jsonLine(["file": file, "error": message])) }
+            let message = perImageMessage(file: file, error: error)
+            if json { print(jsonLine(line.error(file: file, message: message))) }
             printError("error: " + message)
         }
         fflush(nil)
-    }
-
-    private func writeDump(_ inter: Intermediates, to dir: String) throws {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let s = inter.imageSize
-        try writeFileAtomically(npyData(inter.pixelValues, shape: [1, 3, s, s]), to: dir + "/pixel_values.npy")
-        try writeFileAtomically(npyData(inter.imageEmbedding, shape: [1, inter.imageEmbedding.count]), to: dir + "/image_embedding.npy")
-        let p = inter.prefixLength
-        try writeFileAtomically(npyData(inter.prefixEmbeddings, shape: [1, p, inter.prefixEmbeddings.count / max(p, 1)]), to: dir + "/prefix_embeddings.npy")
-        if !inter.logits.isEmpty {
-            try writeFileAtomically(npyData(inter.logits.flatMap { $0 }, shape: [inter.logits.count, inter.logits[0].count]), to: dir + "/logits.npy")
-        }
     }
 
     func reportKernels(_ model: CaptionModel) {

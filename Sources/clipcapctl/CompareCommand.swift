@@ -22,48 +22,57 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "Image files or folders.")
     var images: [String]
 
-    @Option(name: .customLong("backend-a"), help: "Backend for model A.")
-    var backendA: String = "blas"
+    @Option(name: .customLong("backend-a"), help: "Backend for model A (auto: int8 for quantized files, blas otherwise).")
+    var backendA: String = "auto"
 
-    @Option(name: .customLong("backend-b"), help: "Backend for model B.")
-    var backendB: String = "int8"
+    @Option(name: .customLong("backend-b"), help: "Backend for model B (auto: int8 for quantized files, blas otherwise).")
+    var backendB: String = "auto"
 
-    @Option(name: .long, help: "Threads per model (default: all cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads per model (default: all cores; more than the cores is clamped).")
     var threads: Int?
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens per greedy caption.")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most tokens per greedy caption.")
     var maxTokens: Int = 30
 
-    @Flag(name: .long, help: "One JSON object per image, then one for the overall figures.")
+    @Flag(name: .long, help: "One JSON object per image (status ok or error), then one for the overall figures (docs/JSON.md).")
     var json = false
 
     @OptionGroup var checksums: ChecksumOption
 
     func validate() throws {
-        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        try ThreadCount.validate(threads)
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1 (got \(maxTokens))") }
     }
 
     func run() throws {
         let files = try collectImages(images)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
         let comparison = try ModelComparison(pathA: modelA, pathB: modelB, backendA: backendA, backendB: backendB,
-                                             threads: threads, maxTokens: maxTokens, verify: checksums.verify)
+                                             threads: ThreadCount.resolve(threads), maxTokens: maxTokens, verify: checksums.verify)
         let progress = ProgressLine(total: files.count, label: "comparing")
         var rows: [ImageComparison] = []
+        var failed = 0
+        // One image that cannot be read or compared is that image's error; the others go on.
         for file in files {
-            let row = try comparison.compare(imageAt: file)
-            rows.append(row)
+            do {
+                let row = try comparison.compare(imageAt: file)
+                rows.append(row)
+                print(json ? jsonLine(row.json) : row.text)
+            } catch {
+                failed += 1
+                let message = perImageMessage(file: file, error: error)
+                if json { print(jsonLine(["file": file, "status": "error", "error": message])) }
+                printError("error: " + message)
+            }
+            fflush(nil)
             progress.advance()
-            if json { print(jsonLine(row.json)) }
         }
         progress.finish()
         let overall = ComparisonSummary(rows)
-        if json {
-            print(jsonLine(overall.json))
-        } else {
-            for row in rows { print(row.text) }
-            print(overall.text)
-        }
+        var summary = overall.json
+        summary["failed"] = failed
+        print(json ? jsonLine(summary) : overall.text + (failed > 0 ? "; \(failed) image(s) failed" : ""))
+        if failed > 0 { throw CLIError("\(failed) of \(files.count) images could not be compared (see the messages above)") }
     }
 }
 
@@ -73,16 +82,29 @@ struct ModelComparison {
     let b: CaptionModel
     let maxTokens: Int
 
-    init(pathA: String, pathB: String, backendA: String, backendB: String, threads: Int?, maxTokens: Int, verify: Bool = true) throws {
-        let t = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        ClipCap.registerStandardBackends()
-        a = try ClipCap.loadModel(path: pathA, options: LoadOptions(backend: backendA, threads: t, verifyChecksums: verify, maxBatch: 1, maxTokens: maxTokens))
-        b = try ClipCap.loadModel(path: pathB, options: LoadOptions(backend: backendB, threads: t, verifyChecksums: verify, maxBatch: 1, maxTokens: maxTokens))
-        self.maxTokens = maxTokens
+    init(pathA: String, pathB: String, backendA: String, backendB: String, threads: Int, maxTokens: Int, verify: Bool = true) throws {
+        a = try ModelLoading.load(pathA, options: LoadOptions(backend: backendA, threads: threads, verifyChecksums: verify, maxBatch: 1, maxTokens: maxTokens))
+        b = try ModelLoading.load(pathB, options: LoadOptions(backend: backendB, threads: threads, verifyChecksums: verify, maxBatch: 1, maxTokens: maxTokens))
+        try Self.requireComparable(a, b)
+        self.maxTokens = min(maxTokens, ModelLoading.tokenLimit(maxTokens, model: a), ModelLoading.tokenLimit(maxTokens, model: b))
+    }
+
+    /// Two models compare only when their token ids and vectors mean the same things: the same
+    /// tokenizer and the same sizes (otherwise cosines and KL divergences are meaningless).
+    static func requireComparable(_ a: CaptionModel, _ b: CaptionModel) throws {
+        let ca = a.config, cb = b.config
+        let sizes: [(String, Int, Int)] = [("image.size", ca.imageSize, cb.imageSize), ("clipcap.prefix_length", ca.prefixLength, cb.prefixLength),
+                                           ("decoder.hidden_size", ca.hiddenSize, cb.hiddenSize), ("decoder.vocab_size", ca.vocabSize, cb.vocabSize)]
+        for (key, x, y) in sizes where x != y {
+            throw CLIError("\(b.path): \(key) is \(y), but \(x) in \(a.path); compare needs two versions of one model (e.g. float and int8 of the same checkpoint)")
+        }
+        if a.file.tokenizer != b.file.tokenizer {
+            throw CLIError("\(b.path): its tokenizer differs from \(a.path)'s, so token ids do not mean the same words; compare needs two versions of one model (e.g. float and int8 of the same checkpoint)")
+        }
     }
 
     func compare(imageAt path: String) throws -> ImageComparison {
-        let image = try ImageDecoder.decode(path: path)
+        let image = try ImageDecoder.decode(path: path, limits: a.options.imageLimits)
         var greedy = DecodingOptions()
         greedy.strategy = .greedy
         greedy.maxTokens = maxTokens
@@ -123,7 +145,7 @@ struct ImageComparison {
     var identical: Bool { captionA == captionB }
 
     var json: [String: Any] {
-        ["file": file, "image_cosine": imageCosine, "prefix_cosine": prefixCosine, "mean_kl": meanKL,
+        ["file": file, "status": "ok", "image_cosine": imageCosine, "prefix_cosine": prefixCosine, "mean_kl": meanKL,
          "positions": positions, "top1_agreement": top1Rate, "caption_a": captionA, "caption_b": captionB,
          "identical": identical]
     }

@@ -87,10 +87,7 @@ struct ConvertCommand: ParsableCommand {
         // Warnings on stderr too, so a --json run (stdout for machines) still shows them.
         for warning in summary.warnings { printError("warning: \(warning)") }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(summary)
-            print(String(decoding: data, as: UTF8.self))
+            print(try jsonLine(encoding: summary))
         } else {
             print(Self.describe(summary))
         }

@@ -6,6 +6,7 @@ struct ClipCapCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clipcapctl",
         abstract: "Convert, run, quantize and profile ClipCap image-captioning models (.ccm files).",
+        version: VersionInfo.text,
         subcommands: Commands.all
     )
 }

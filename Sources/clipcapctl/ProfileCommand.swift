@@ -15,19 +15,19 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .long, help: "The model file (.ccm).")
     var model: String
 
-    @Option(name: .long, help: "Backend.")
-    var backend: String = "blas"
+    @Option(name: .long, help: "Backend: auto (int8 for quantized files where the CPU can run it, blas otherwise), naive, blas, int8.")
+    var backend: String = "auto"
 
-    @Option(name: .long, help: "Threads.")
+    @Option(name: .long, parsing: .unconditional, help: "Threads (default: all cores; more than the cores is clamped).")
     var threads: Int?
 
-    @Option(name: .long, help: "Recorded runs (after one warm-up).")
+    @Option(name: .long, parsing: .unconditional, help: "Recorded runs (after one warm-up).")
     var runs: Int = 3
 
-    @Option(name: .customLong("max-tokens"), help: "Tokens to decode per run (stop tokens are ignored until then, so every run does the same work).")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Tokens to decode per run (stop tokens are ignored until then, so every run does the same work).")
     var maxTokens: Int = 20
 
-    @Option(name: .long, help: "Candidates decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
+    @Option(name: .long, parsing: .unconditional, help: "Candidates decoded as one batch (sampling, top-p 0.8, like the seed's loop); 1 = greedy.")
     var candidates: Int = 1
 
     @OptionGroup var memory: WeightResidencyOption
@@ -44,18 +44,20 @@ struct ProfileCommand: ParsableCommand {
     var svg: String?
 
     func validate() throws {
-        guard runs >= 1, maxTokens >= 1, candidates >= 1 else {
-            throw ValidationError("--runs, --max-tokens and --candidates must be at least 1")
+        try ThreadCount.validate(threads)
+        for (name, value) in [("--runs", runs), ("--max-tokens", maxTokens), ("--candidates", candidates)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1 (got \(value))")
         }
     }
 
     func run() throws {
-        var loadOptions = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: maxTokens)
+        var loadOptions = LoadOptions(backend: backend, threads: ThreadCount.resolve(threads), verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: maxTokens)
         loadOptions.residency = memory.residency
-        let loaded = try ClipCap.loadModel(path: model, options: loadOptions)
+        let loaded = try ModelLoading.load(model, options: loadOptions)
+        let tokens = ModelLoading.tokenLimit(maxTokens, model: loaded)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
-                                      topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: maxTokens)
-        options.minTokens = maxTokens
+                                      topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: tokens)
+        options.minTokens = tokens
         _ = try loaded.caption(imageAt: image, options: options)  // warm-up: page in weights, size scratch
         let profiler = Profiler()
         let start = DispatchTime.now().uptimeNanoseconds
@@ -64,19 +66,19 @@ struct ProfileCommand: ParsableCommand {
         let report = ProfileReport(profiler: profiler, wallMs: wallMs, runs: runs)
         if let trace { try writeFileAtomically(try ChromeTrace.data(profiler), to: trace) }
         if let svg {
-            let title = "clipcap profile — \((model as NSString).lastPathComponent), backend \(backend), \(loaded.options.threads) thread(s)"
+            let title = "clipcap profile — \((model as NSString).lastPathComponent), backend \(loaded.backend.name), \(loaded.options.threads) thread(s)"
             try writeFileAtomically(Data(ProfileChart.svg(report, title: title).utf8), to: svg)
         }
         if json {
             var object = report.jsonObject()
             object["model"] = model
-            object["backend"] = backend
+            object["backend"] = loaded.backend.name
             object["threads"] = loaded.options.threads
             object["image"] = image
             object["candidates"] = candidates
             print(jsonLine(object))
         } else {
-            print("model \(model), backend \(backend), \(loaded.options.threads) thread(s), \(maxTokens) tokens per run, \(candidates) candidate(s)")
+            print("model \(model), backend \(loaded.backend.name), \(loaded.options.threads) thread(s), \(tokens) tokens per run, \(candidates) candidate(s)")
             print(report.text(), terminator: "")
         }
     }

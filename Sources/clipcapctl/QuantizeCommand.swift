@@ -7,7 +7,7 @@ import ModelConverter
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a float .ccm model's linear layers and convolutions to int8 (run it with --backend int8).",
+        abstract: "Quantize a float .ccm model's linear layers and convolutions to int8 (caption picks the int8 backend for it by itself).",
         discussion: """
             Weights become symmetric int8 with f32 scales: per output channel (per_channel, the default) or per block \
             of 32 inputs (block32). Norms, biases and token embeddings stay float. The output is written atomically. \
@@ -32,7 +32,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Images (files or folders) to compare the two models on after writing.")
     var report: [String] = []
 
-    @Option(name: .long, help: "Threads for --report.")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for --report (default: all cores).")
     var threads: Int?
 
     @Flag(name: .long, help: "Print the summary as one JSON object.")
@@ -40,11 +40,22 @@ struct QuantizeCommand: ParsableCommand {
 
     func validate() throws {
         guard QuantizationScheme(name: scheme) != nil else { throw ValidationError("--scheme must be per_channel or block32 (blockN), got '\(scheme)'") }
+        try ThreadCount.validate(threads)
     }
 
     func run() throws {
         guard let scheme = QuantizationScheme(name: scheme) else { throw CLIError("unknown scheme \(self.scheme)") }
         let options = QuantizeOptions(scheme: scheme, keepPatterns: keep, quantizeEmbeddings: quantizeEmbeddings)
+        // --report's images are checked before anything is written: a typo must not cost a
+        // quantization run and leave a model behind.
+        var reportFiles: [String] = []
+        if !report.isEmpty {
+            if let missing = missingPaths(report).first {
+                throw CLIError("--report: \(missing): no such file or folder; nothing was written")
+            }
+            reportFiles = try collectImages(report)
+            guard !reportFiles.isEmpty else { throw CLIError("--report: no .jpg/.jpeg/.png images found in \(report.joined(separator: ", ")); nothing was written") }
+        }
         let start = Date()
         var line: ProgressLine?
         let quantizeReport: QuantizeReport
@@ -61,10 +72,10 @@ struct QuantizeCommand: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
 
         var comparison: ComparisonSummary?
-        if !report.isEmpty {
-            let files = try collectImages(report)
-            guard !files.isEmpty else { throw CLIError("--report: no .jpg/.jpeg/.png images found in \(report.joined(separator: ", "))") }
-            let models = try ModelComparison(pathA: input, pathB: output, backendA: "blas", backendB: "int8", threads: threads, maxTokens: 30)
+        if !reportFiles.isEmpty {
+            let files = reportFiles
+            let models = try ModelComparison(pathA: input, pathB: output, backendA: "blas", backendB: "int8",
+                                             threads: ThreadCount.resolve(threads), maxTokens: 30)
             let progress = ProgressLine(total: files.count, label: "comparing")
             var rows: [ImageComparison] = []
             for file in files {
@@ -85,6 +96,7 @@ struct QuantizeCommand: ParsableCommand {
                 "worst_relative_rms_error": r.worstRelativeRMSError, "seconds": seconds,
             ]
             if let comparison { object["report"] = comparison.json }
+            object["run"] = runHint(r.outputPath)
             print(jsonLine(object))
         } else {
             let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1e6) }
@@ -97,6 +109,18 @@ struct QuantizeCommand: ParsableCommand {
             print(String(format: "weight error: relative RMS mean %.4f%%, worst %.4f%%%@", 100 * r.meanRelativeRMSError,
                          100 * r.worstRelativeRMSError, worst.map { " (\($0.tensor))" } ?? ""))
             if let comparison { print(comparison.text) }
+            print("run it: \(runHint(r.outputPath))")
         }
+    }
+
+    /// How to caption with the written file: `auto` (the default) picks int8 where the CPU can
+    /// run it, so no flag is needed; naming the backend is for where it cannot.
+    private func runHint(_ output: String) -> String {
+        "clipcapctl caption IMAGES --model \(output) (the default --backend auto runs it on int8\(Self.int8Available ? "" : ", which this CPU cannot run: it will use blas, slowly"))"
+    }
+
+    private static var int8Available: Bool {
+        ClipCap.registerStandardBackends()
+        return BackendRegistry.shared.backend(named: "int8")?.availability.available ?? false
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CCMFormat
+import Foundation
 
 /// `clipcapctl verify`: every checksum and structural rule of a `.ccm` file.
 struct VerifyCommand: ParsableCommand {
@@ -11,7 +12,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The .ccm model file.")
     var file: String
 
-    @Flag(name: .long, help: "Machine-readable JSON output: {\"ok\": ..., \"problems\": [{\"subject\", \"message\"}]}.")
+    @Flag(name: .long, help: "One JSON object (docs/JSON.md): file, ok, tensors, bytes (the file's size), problems [{subject, message}].")
     var json = false
 
     func run() throws {
@@ -25,6 +26,9 @@ struct VerifyCommand: ParsableCommand {
         } catch let error as ModelFileError {
             guard json else { throw CLIError(error.description) }   // one line on stderr, exit 1
             problems = [VerifyProblem(subject: "file", error: error)]
+            // The file's true size even when it cannot be opened (a truncated download is
+            // still 5 MB, not 0).
+            fileSize = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue ?? 0
         }
         if json {
             let list = problems.map { ["subject": $0.subject, "message": $0.error.description] }

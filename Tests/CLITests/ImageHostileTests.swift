@@ -111,7 +111,8 @@ final class ImageHostileTests: XCTestCase {
         XCTAssertTrue(lines.last?.contains("1 of 3 images") ?? false, result.stderr)
 
         let missing = folder + "/missing.jpg"
-        assertRefused(try caption([missing]), naming: missing, mentions: ["no such file"])
+        // A missing file is that image's error, like a bad image: its line, then the summary.
+        assertRefused(try caption([missing]), naming: missing, mentions: ["no such file"], lines: 2)
         let empty = folder + "/empty-folder"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
         assertRefused(try caption([empty]), naming: empty, mentions: ["no .jpg/.jpeg/.png images"])

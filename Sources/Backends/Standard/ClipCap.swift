@@ -15,6 +15,9 @@ import NaiveBackend
 /// print(result.captions[0].text)
 /// ```
 public enum ClipCap {
+    /// The engine's version (semantic versioning; the git tag of a release is `v` + this).
+    public static let version = "0.1.0"
+
     /// Registers `naive`, `blas` and `int8` with `BackendRegistry.shared`. Idempotent.
     public static func registerStandardBackends() {
         _ = registration

@@ -38,7 +38,8 @@ public final class CaptionModel: Sendable {
     let decoderPages: TensorPages?
     private let sessions = SessionPool()
 
-    /// Opens `path`, compiles its graphs for `options.backend` (falling back per node to `naive`).
+    /// Opens `path`, compiles its graphs for `options.backend` (falling back per node to `naive`);
+    /// `auto` picks `int8` for quantized files where it can run, `blas` otherwise.
     public static func load(path: String, options: LoadOptions = LoadOptions()) throws -> CaptionModel {
         try CaptionModel(path: path, options: options)
     }
@@ -46,9 +47,18 @@ public final class CaptionModel: Sendable {
     private init(path: String, options: LoadOptions) throws {
         self.path = path
         self.options = options
+        var openOptions = OpenOptions()
+        openOptions.verifyTensorChecksumsOnFirstUse = options.verifyChecksums
+        openOptions.prefault = options.prefault && options.residency == .all
+        let file = try ModelFile.open(path: path, options: openOptions)
+        self.file = file
+        try LoadValidation.validateGraphs(file, path: path)
+
         let registry = BackendRegistry.shared
-        guard let backend = registry.backend(named: options.backend) else {
-            throw ExecutorError.unknownBackend(name: options.backend, available: registry.all.map(\.name))
+        let backendName = options.backend == BackendSelection.automatic
+            ? BackendSelection.resolve(for: file, registry: registry) : options.backend
+        guard let backend = registry.backend(named: backendName) else {
+            throw ExecutorError.unknownBackend(name: backendName, available: [BackendSelection.automatic] + registry.all.map(\.name))
         }
         let availability = backend.availability
         guard availability.available else { throw ExecutorError.backendUnavailable(name: backend.name, reason: availability.reason) }
@@ -58,12 +68,6 @@ public final class CaptionModel: Sendable {
         backend.setThreads(options.threads)
         self.backend = backend
 
-        var openOptions = OpenOptions()
-        openOptions.verifyTensorChecksumsOnFirstUse = options.verifyChecksums
-        openOptions.prefault = options.prefault && options.residency == .all
-        let file = try ModelFile.open(path: path, options: openOptions)
-        self.file = file
-        try LoadValidation.validateGraphs(file, path: path)
         let config = try PipelineConfig(metadata: file.metadata, file: path)
         self.config = config
         try LoadValidation.validateMetadata(file, config: config, path: path)
@@ -117,6 +121,21 @@ public final class CaptionModel: Sendable {
         [imageEncoder, mapper, tokenEmbedding, decoder].flatMap { g in g.fallbacks.map { (g.name, $0.node, $0.op, $0.backend) } }
     }
 
+    /// How much of the work runs on the fallback backend (`fallbackWarning` words it).
+    public var fallbackShare: FallbackShare {
+        FallbackShare.measure([imageEncoder, mapper, tokenEmbedding, decoder], file: file)
+    }
+
+    /// One line for stderr when more than a trivial share of the work falls back to a slower
+    /// backend (e.g. a quantized file on `blas`: every `linear_i8` on `naive`); nil otherwise.
+    public var fallbackWarning: String? {
+        let share = fallbackShare
+        guard share.isSignificant, let slower = fallbacks.first?.backend else { return nil }
+        let advice = BackendSelection.isQuantized(file) && backend.name != "int8" ? "run it with --backend int8 (or auto)" : "pick a backend that implements them (`clipcapctl backends`)"
+        return "warning: \(path): \(Int((100 * share.weightBytes).rounded()))% of the weights (\(Int((100 * share.nodes).rounded()))% of the nodes) "
+            + "run on the slower '\(slower)' backend because '\(backend.name)' lacks \(share.ops.prefix(3).joined(separator: ", ")); \(advice)"
+    }
+
     /// Which backend runs each op, and how many nodes: `[(op, backend, count)]`.
     public var kernelAssignment: [(graph: String, op: String, backend: String, fallback: Bool, count: Int)] {
         var out: [(String, String, String, Bool, Int)] = []
@@ -140,10 +159,11 @@ public final class CaptionModel: Sendable {
     public func caption(imageAt imagePath: String, options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let t = profiler?.beginPhase("image_decode")
-        let image = try ImageDecoder.decode(path: imagePath)
+        let (image, warnings) = try ImageDecoder.decodeWithWarnings(path: imagePath, limits: self.options.imageLimits)
         if let t { profiler?.endPhase("image_decode", start: t) }
         let decoded = DispatchTime.now().uptimeNanoseconds
         var result = try caption(image: image, options: options, profiler: profiler)
+        result.warnings = warnings
         result.timings.decodeImage = Double(decoded - start) / 1e6
         result.timings.total += result.timings.decodeImage
         return result
@@ -152,9 +172,10 @@ public final class CaptionModel: Sendable {
     /// Captions an encoded image (JPEG or PNG bytes).
     public func caption(encodedImage: [UInt8], name: String = "<memory>", options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
         let start = DispatchTime.now().uptimeNanoseconds
-        let image = try ImageDecoder.decode(data: encodedImage, name: name)
+        let (image, warnings) = try ImageDecoder.decodeWithWarnings(data: encodedImage, name: name, limits: self.options.imageLimits)
         let decoded = DispatchTime.now().uptimeNanoseconds
         var result = try caption(image: image, options: options, profiler: profiler)
+        result.warnings = warnings
         result.timings.decodeImage = Double(decoded - start) / 1e6
         result.timings.total += result.timings.decodeImage
         return result

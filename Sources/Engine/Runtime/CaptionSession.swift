@@ -107,6 +107,7 @@ final class CaptionSession {
         phase = profiler?.beginPhase("image_encoder")
         try run(imageEncoder, streaming: model.encoderStages, symbols: single, profiler: profiler)
         let embedding = imageEncoder.output(0)
+        try FiniteCheck.require(embedding, graph: "image_encoder", value: "image_embedding")
         let t2 = now()
         if let phase { profiler?.endPhase("image_encoder", start: phase) }
         timings.imageEncoder = ms(t1, t2)
@@ -118,6 +119,7 @@ final class CaptionSession {
         try mapper.run(symbols: single, context: context, profiler: profiler)
         if let pages = model.mapperPages, model.options.residency == .perPhase { release(pages) }
         let prefix = mapper.output(0)
+        try FiniteCheck.require(prefix, graph: "mapper", value: "prefix_embeddings")
         let t3 = now()
         if let phase { profiler?.endPhase("mapper", start: phase) }
         timings.mapper = ms(t2, t3)
@@ -140,6 +142,7 @@ final class CaptionSession {
         let decoderInput = try decoder.inputBuffer(0, shape: prefix.shape)
         decoderInput.copyMemory(from: prefix.data, byteCount: prefix.byteCount)
         try decoder.run(symbols: SymbolBindings(B: 1, T: c.prefixLength, nPast: 0, maxCtx: model.maxContext), context: context, profiler: profiler)
+        try FiniteCheck.require(decoder.output(0), graph: "decoder", value: "logits after the prefix")
         let t4 = now()
         if let phase { profiler?.endPhase("prefill", start: phase) }
         timings.prefill = ms(t3, t4)
@@ -159,9 +162,9 @@ final class CaptionSession {
         case .greedy:
             captions = try Decoders.greedy(stepper: &stepper, options: options, config: c, tokenizer: model.tokenizer, capture: &intermediates)
         case .sample:
-            captions = try Decoders.sample(stepper: &stepper, options: options, config: c, tokenizer: model.tokenizer)
+            captions = try Decoders.sample(stepper: &stepper, options: options, config: c, tokenizer: model.tokenizer, capture: &intermediates)
         case .beam(let width):
-            captions = try Decoders.beam(stepper: &stepper, width: width, options: options, config: c, tokenizer: model.tokenizer)
+            captions = try Decoders.beam(stepper: &stepper, width: width, options: options, config: c, tokenizer: model.tokenizer, capture: &intermediates)
         }
         if let pages = model.decoderPages, model.options.residency == .perPhase {
             release(pages)
@@ -231,10 +234,13 @@ final class CaptionSession {
         let symbols = SymbolBindings(B: b, T: 1, nPast: nPast, maxCtx: model.maxContext)
         try tokenEmbedding.run(symbols: symbols, context: context, profiler: profiler)
         let emb = tokenEmbedding.output(0)
+        try FiniteCheck.require(emb, graph: "token_embedding", value: "embeddings at position \(nPast)")
         let input = try decoder.inputBuffer(0, shape: emb.shape)
         input.copyMemory(from: emb.data, byteCount: emb.byteCount)
         try decoder.run(symbols: symbols, context: context, profiler: profiler)
-        return decoder.output(0)
+        let logits = decoder.output(0)
+        try FiniteCheck.require(logits, graph: "decoder", value: "logits at position \(nPast)")
+        return logits
     }
 }
 

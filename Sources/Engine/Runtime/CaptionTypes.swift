@@ -1,9 +1,12 @@
 import Foundation
+import ImageIO
 
 /// How the model is loaded and run.
 public struct LoadOptions: Sendable {
-    /// Backend name (`naive`, `blas`, `int8`, or any registered plugin).
-    public var backend: String = "blas"
+    /// Backend name (`naive`, `blas`, `int8`, or any registered plugin), or `auto`: `int8` for
+    /// quantized files where the CPU can run it, `blas` otherwise (`CaptionModel.backend` says
+    /// which was chosen).
+    public var backend: String = "auto"
     /// Threads for our kernels and for libraries the backend drives (OpenBLAS).
     public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Check the CRC32C of every tensor the graphs read when the model loads (their first use),
@@ -24,6 +27,9 @@ public struct LoadOptions: Sendable {
     /// are mapped at a time while it runs (`WeightStages`). Smaller stages lower the peak RSS
     /// for more, smaller mapping calls.
     public var encoderStageBytes: Int = 16 << 20
+    /// Limits for decoding image files and bytes (`caption(imageAt:)`, `caption(encodedImage:)`):
+    /// the largest pixel count and file size accepted (`clipcapctl caption --max-pixels`).
+    public var imageLimits = ImageLimits()
     /// `residency == .perPhase`: release each phase's weights once it is done, the decoder's
     /// too (setting `false` goes back to the default, `.perImage`).
     public var lowMemory: Bool {
@@ -31,7 +37,7 @@ public struct LoadOptions: Sendable {
         set { residency = newValue ? .perPhase : .perImage }
     }
 
-    public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = true, maxBatch: Int = 8, maxTokens: Int = 100) {
+    public init(backend: String = "auto", threads: Int? = nil, verifyChecksums: Bool = true, maxBatch: Int = 8, maxTokens: Int = 100) {
         self.backend = backend
         if let threads { self.threads = max(1, threads) }
         self.verifyChecksums = verifyChecksums
@@ -88,7 +94,8 @@ public struct DecodingOptions: Sendable {
     public var minTokens: Int = 0
     /// Beam search length penalty exponent.
     public var lengthPenalty: Double = 1.0
-    /// Keep pixels, embeddings and greedy logits in the result (for `--dump`).
+    /// Keep pixels, embeddings and the raw logits of candidate 0 at each step in the result
+    /// (for `--dump`), with every strategy.
     public var captureIntermediates: Bool = false
 
     public init(strategy: DecodingStrategy = .greedy, numCandidates: Int = 1, topK: Int = 0, topP: Double = 1.0,
@@ -137,6 +144,8 @@ public struct Intermediates: Sendable {
     public var prefixEmbeddings: [Float]     // [1, P, D]
     public var prefixLength: Int
     /// Raw next-token logits of candidate 0 at each step, before bans or temperature: [steps][V].
+    /// Candidate 0 is the only row for greedy, the first sample for sampling, and for beam
+    /// search the beam ranked first at that step.
     public var logits: [[Float]]
 }
 
@@ -145,6 +154,9 @@ public struct CaptionResult: Sendable {
     public var captions: [Caption]
     public var timings: PhaseTimings
     public var intermediates: Intermediates?
+    /// Things about the input worth telling the user although it captioned (e.g. a 16-bit
+    /// grayscale PNG that decodes almost white; `ImageWarnings`), one line each.
+    public var warnings: [String] = []
 }
 
 /// What `CaptionModel.teacherForcedLogits` returns.

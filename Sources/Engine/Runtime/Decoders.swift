@@ -45,6 +45,14 @@ enum Decoders {
         length < options.minTokens ? config.bannedTokenIDs + config.stopTokenIDs.union(config.keptStopTokenIDs).sorted() : config.bannedTokenIDs
     }
 
+    /// `--dump`: keeps row `row` of the raw logits of this step.
+    static func record(_ logits: TensorView, row: Int, into capture: inout Intermediates?) {
+        guard capture != nil else { return }
+        let vocab = logits.shape.last
+        let r = logits.shape[0] == 1 ? 0 : row
+        capture!.logits.append(Array(UnsafeBufferPointer(start: logits.floats + r * vocab, count: vocab)))
+    }
+
     static func makeCaption(_ ids: [Int], score: Double, config: PipelineConfig, tokenizer: any TextTokenizer) -> Caption {
         Caption(text: tokenizer.decode(ids), tokenIDs: ids, score: score)
     }
@@ -61,9 +69,7 @@ enum Decoders {
         let limit = min(options.maxTokens, stepper.remaining)
         var step = 0
         while true {
-            if capture != nil {
-                capture!.logits.append(Array(UnsafeBufferPointer(start: logits.floats, count: vocab)))
-            }
+            record(logits, row: 0, into: &capture)
             logSoftmax(logits.floats, count: vocab, banned: bans(length: ids.count, options: options, config: config), temperature: 1, into: &logProbs)
             var best = 0
             for i in 1..<vocab where logProbs[i] > logProbs[best] { best = i }
@@ -83,7 +89,7 @@ enum Decoders {
     // MARK: sampling
 
     static func sample(stepper: inout DecoderStepper, options: DecodingOptions, config: PipelineConfig,
-                       tokenizer: any TextTokenizer) throws -> [Caption] {
+                       tokenizer: any TextTokenizer, capture: inout Intermediates?) throws -> [Caption] {
         let n = max(1, options.numCandidates)
         var rng = SplitMix64(seed: options.seed)
         var sampler = TokenSampler(temperature: options.temperature, topK: options.topK, topP: options.topP)
@@ -97,6 +103,7 @@ enum Decoders {
         stepper.expand(to: n)
         var next = [Int](repeating: 0, count: n)
         for step in 0..<limit {
+            if !done[0] { record(logits, row: 0, into: &capture) }
             for b in 0..<n where !done[b] {
                 // After prefill there is one row of logits, shared by every candidate.
                 let row = logits.shape[0] == 1 ? logits.floats : logits.floats + b * vocab
@@ -120,7 +127,7 @@ enum Decoders {
     // MARK: beam search
 
     static func beam(stepper: inout DecoderStepper, width: Int, options: DecodingOptions, config: PipelineConfig,
-                     tokenizer: any TextTokenizer) throws -> [Caption] {
+                     tokenizer: any TextTokenizer, capture: inout Intermediates?) throws -> [Caption] {
         let beams = max(1, width)
         var logits = stepper.prefillLogits()
         let vocab = logits.shape.last
@@ -134,6 +141,7 @@ enum Decoders {
         for step in 0..<limit {
             // Candidates: the best 2·beams continuations over all running beams.
             var candidates: [(score: Double, parent: Int, token: Int)] = []
+            record(logits, row: 0, into: &capture)
             for (b, beam) in running.enumerated() {
                 let row = logits.shape[0] == 1 ? logits.floats : logits.floats + b * vocab
                 logSoftmax(row, count: vocab, banned: bans(length: beam.ids.count, options: options, config: config), temperature: 1, into: &logProbs)

@@ -5,7 +5,8 @@ import Tokenizers
 public struct ModelLoadError: Error, CustomStringConvertible, Sendable {
     public var file: String
     public var detail: String
-    public var description: String { "\(file): \(detail)" }
+    /// The file named once, even when the detail comes from an error that already names it.
+    public var description: String { detail.hasPrefix(file + ": ") ? detail : "\(file): \(detail)" }
 }
 
 /// Checks, once at load, that the four graphs fit together and agree with the metadata, so a

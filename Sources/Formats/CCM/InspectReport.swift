@@ -34,7 +34,7 @@ struct InspectReport: Encodable {
     let tensorSummary: TensorSummary
     let tensors: [Tensor]?
     let graphs: [GraphSummary]
-    let graph: ComputeGraph?
+    let graph: JSONGraph?
     let tokenizer: Tokenizer?
 
     init(_ file: ModelFile, options: InspectOptions) {
@@ -69,7 +69,7 @@ struct InspectReport: Encodable {
         graphs = file.graphs.map {
             GraphSummary(name: $0.name, nodes: $0.nodes.count, inputs: $0.inputs.map(\.name), outputs: $0.outputs, states: $0.states.map(\.name))
         }
-        graph = options.graph.flatMap { file.graph(named: $0) }
+        graph = options.graph.flatMap { file.graph(named: $0) }.map(JSONGraph.init)
         tokenizer = file.tokenizer.map {
             Tokenizer(kind: $0.kind, vocabSize: $0.vocab.count, merges: $0.merges.count, options: Self.entries($0.options))
         }
@@ -95,6 +95,49 @@ struct JSONMetaValue: Encodable {
         case .ints(let v): try c.encode(v)
         case .floats(let v): try c.encode(v)
         case .strings(let v): try c.encode(v)
+        }
+    }
+}
+
+/// A graph as plain JSON: dtypes by name (`"f32"`), shapes as numbers and symbol names
+/// (`[1, "B", 64]`), attributes as plain values — not Codable's encoding of the Swift enums
+/// (`"dtype": 0`, `{"fixed": {"_0": 1}}`).
+struct JSONGraph: Encodable {
+    struct Value: Encodable {
+        let name: String, dtype: String, shape: [JSONMetaValue]
+        init(_ v: ValueSpec) { name = v.name; dtype = v.dtype.description; shape = v.shape.map(JSONAttr.make) }
+    }
+    struct Node: Encodable {
+        let name: String, op: String, inputs: [String], outputs: [String], attrs: [String: JSONMetaValue]
+        init(_ n: GraphNode) {
+            name = n.name; op = n.op; inputs = n.inputs; outputs = n.outputs
+            attrs = n.attrs.mapValues(JSONAttr.make)
+        }
+    }
+    let name: String, inputs: [Value], outputs: [String], states: [Value], nodes: [Node]
+    init(_ g: ComputeGraph) {
+        name = g.name; inputs = g.inputs.map(Value.init); outputs = g.outputs
+        states = g.states.map(Value.init); nodes = g.nodes.map(Node.init)
+    }
+}
+
+/// An attribute value or a dimension as plain JSON, through `JSONMetaValue`: a symbol is its
+/// name, a fixed dimension its size.
+enum JSONAttr {
+    static func make(_ dim: Dim) -> JSONMetaValue {
+        switch dim {
+        case .fixed(let n): return JSONMetaValue(.int(Int64(n)))
+        case .symbol(let s): return JSONMetaValue(.string(s))
+        }
+    }
+
+    static func make(_ value: AttrValue) -> JSONMetaValue {
+        switch value {
+        case .int(let v): return JSONMetaValue(.int(v))
+        case .float(let v): return JSONMetaValue(.float(v))
+        case .string(let v), .symbol(let v): return JSONMetaValue(.string(v))
+        case .ints(let v): return JSONMetaValue(.ints(v))
+        case .floats(let v): return JSONMetaValue(.floats(v))
         }
     }
 }

@@ -86,10 +86,12 @@ public enum ModelInspector {
         return out.joined(separator: "\n")
     }
 
-    /// The same information as `describe` as pretty-printed JSON (keys sorted).
+    /// The same information as `describe` as one line of JSON in the style of every
+    /// `clipcapctl --json` (docs/JSON.md): snake_case keys, sorted, slashes unescaped.
     public static func json(_ file: ModelFile, options: InspectOptions = .init()) -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         guard let data = try? encoder.encode(InspectReport(file, options: options)) else { return "{}" }
         return String(decoding: data, as: UTF8.self)

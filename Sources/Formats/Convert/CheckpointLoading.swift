@@ -13,7 +13,7 @@ enum CheckpointLoading {
         } catch let error as CheckpointError {
             throw ConvertError.unreadableCheckpoint(role: role, path: path, reason: error.description)
         }
-        return WeightSet(role: role, path: path, tensors: contents.tensors.map(inputTensor))
+        return WeightSet(role: role, path: path, tensors: CheckpointKeys.unwrappingDataParallel(contents.tensors.map(inputTensor)))
     }
 
     /// Reads the weights of a Hugging Face model folder (safetensors, sharded or not, or
@@ -26,7 +26,7 @@ enum CheckpointLoading {
             throw ConvertError.unreadableCheckpoint(role: role, path: path, reason: error.description)
         }
         let config = try JSONObject.load(path + "/config.json", optional: true)
-        return (WeightSet(role: role, path: path, tensors: folder.weights.tensors.map(inputTensor)), config)
+        return (WeightSet(role: role, path: path, tensors: CheckpointKeys.unwrappingDataParallel(folder.weights.tensors.map(inputTensor))), config)
     }
 
     private static func inputTensor(_ tensor: SourceTensor) -> InputTensor {

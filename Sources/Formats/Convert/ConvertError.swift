@@ -51,12 +51,14 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
         case .unreadableCheckpoint(let role, let path, let reason):
             // Reader messages usually start with the path already: say it once.
             let what = role == "checkpoint" ? "the ClipCap checkpoint" : "the \(role) input"
-            let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
+            var detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
+            detail = detail.replacingOccurrences(of: "refusing to load \(path): ", with: "refusing to load it: ")
             return "\(path): cannot read \(what): \(detail)"
         case .badConfig(let path, let reason):
             return "\(path): \(reason)"
         case .unknownArchitecture(let role, let path, let reason):
-            return "\(path): not a supported \(role) checkpoint: \(reason). See docs/CONVERT.md for the supported layouts."
+            let what = role == "checkpoint" ? "ClipCap checkpoint" : "\(role) checkpoint"
+            return "\(path): not a supported \(what): \(reason). See docs/CONVERT.md for the supported layouts."
         case .keyMismatch(let role, let path, let missing, let unexpected, let shapes):
             var lines = ["\(path): the \(role) weights do not match the architecture (strict key check):"]
             if !missing.isEmpty { lines.append("  missing keys (\(missing.count)): " + Self.list(missing)) }

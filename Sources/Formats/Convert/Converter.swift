@@ -84,6 +84,10 @@ struct ConversionPlan {
         // CLIP
         progress?(ConvertProgress(phase: .reading, completed: 0, total: 3, detail: options.clipPath))
         let (clipWeights, clipConfig, preprocessor) = try readClip(options.clipPath)
+        if CheckpointKeys.looksLikeClipCap(clipWeights) && !CheckpointKeys.looksLikeCLIP(clipWeights) {
+            throw ConvertError.unknownArchitecture(role: "clip", path: options.clipPath,
+                reason: "it holds a ClipCap mapper (clip_project.*), not CLIP's image encoder: --clip and --checkpoint look swapped (keys: \(CheckpointKeys.summary(clipWeights)))")
+        }
         let (clipPart, vision) = try ClipVisionConverter.convert(clipWeights, config: clipConfig, preprocessor: preprocessor,
                                                                   matrixType: options.dtype)
         clipWeights.skip { KnownBuffers.isBuffer($0) }
@@ -94,13 +98,15 @@ struct ConversionPlan {
         let checkpoint = try CheckpointLoading.read(options.checkpointPath, role: "checkpoint")
         guard let detected = MappingType.detect(checkpoint) else {
             throw ConvertError.unknownArchitecture(role: "checkpoint", path: options.checkpointPath,
-                reason: "no mapping network found (expected clip_project.model.0.weight (MLP), clip_project.bert.* (BERT) or clip_project.transformer.* (transformer))")
+                reason: "no mapping network found (expected clip_project.model.0.weight (MLP), clip_project.bert.* (BERT) or clip_project.transformer.* (transformer)); "
+                    + "its keys: \(CheckpointKeys.summary(checkpoint))"
+                    + (CheckpointKeys.looksLikeCLIP(checkpoint) ? "; it is a CLIP model: --clip and --checkpoint look swapped" : ""))
         }
         var warnings: [String] = []
         if let requested = options.mapping, requested != detected {
             // ClipCap-Chinese's train.py compares a string with an enum when it picks the mapper,
             // so checkpoints trained "as mlp" can hold a BERT mapper: the keys are the truth.
-            warnings.append("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds a \(detected.rawValue) mapper (by its keys): converted as \(detected.rawValue)")
+            warnings.append("--mapping \(requested.rawValue) was given, but \(options.checkpointPath) holds \(detected.withArticle) mapper (by its keys): converted as \(detected.rawValue)")
         }
 
         // GPT-2: from the checkpoint when it has it, else from the --gpt2 folder.

@@ -9,6 +9,15 @@ public enum MappingType: String, Sendable, CaseIterable {
     /// Original ClipCap `TransformerMapper` (`clip_project.linear`, `prefix_const`, `transformer.layers.*`).
     case transformer
 
+    /// The name with its article, for messages: "an MLP", "a BERT", "a transformer".
+    var withArticle: String {
+        switch self {
+        case .mlp: return "an MLP"
+        case .bert: return "a BERT"
+        case .transformer: return "a transformer"
+        }
+    }
+
     /// Detects the mapping from checkpoint keys.
     static func detect(_ weights: WeightSet) -> MappingType? {
         if weights.has("clip_project.model.0.weight") { return .mlp }

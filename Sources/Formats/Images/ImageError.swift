@@ -46,7 +46,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
         case .zeroSize(let name, let width, let height):
             return "\(name): the image header declares a size of \(width)x\(height) pixels. The file is broken; re-export it."
         case .tooManyPixels(let name, let width, let height, let limit):
-            return "\(name): the image declares \(width)x\(height) pixels, over the limit of \(limit) pixels (possible decompression bomb). Downscale it or raise ImageLimits.maxPixels."
+            return "\(name): the image declares \(width)x\(height) pixels, over the limit of \(limit) pixels (possible decompression bomb). Downscale it or raise the limit (clipcapctl caption --max-pixels N; ImageLimits.maxPixels in Swift)."
         case .truncated(let name, let format, let detail):
             return "\(name): the \(format) file is truncated (\(detail)). The download or copy was probably cut short; get the complete file."
         case .corrupt(let name, let format, let detail):

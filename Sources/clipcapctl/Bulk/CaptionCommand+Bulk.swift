@@ -9,25 +9,26 @@ extension CaptionCommand {
     var decodingOptions: DecodingOptions {
         var decoding = DecodingOptions()
         switch decode {
-        case "beam": decoding.strategy = .beam(width: beams)
+        case "beam": decoding.strategy = .beam(width: beamWidth)
         case "sample": decoding.strategy = .sample
         default: decoding.strategy = .greedy
         }
-        decoding.numCandidates = num
-        decoding.topP = topP
-        decoding.topK = topK
-        decoding.temperature = temperature
-        decoding.seed = seed
+        decoding.numCandidates = candidates
+        decoding.topP = topP ?? 1
+        decoding.topK = topK ?? 0
+        decoding.temperature = temperature ?? 1
+        decoding.seed = seed ?? 0
         decoding.maxTokens = maxTokens
         return decoding
     }
 
     /// The load options the flags ask for, with `threads` threads per model.
     func loadOptions(threads: Int) -> LoadOptions {
-        let batch = decode == "beam" ? beams : (decode == "sample" ? num : 1)
+        let batch = decode == "beam" ? beamWidth : (decode == "sample" ? candidates : 1)
         var options = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify,
                                   maxBatch: max(batch, 1), maxTokens: maxTokens)
         options.residency = memory.residency
+        if let maxPixels { options.imageLimits.maxPixels = maxPixels }
         return options
     }
 
@@ -64,11 +65,11 @@ extension CaptionCommand {
             }
             sink = try ShardSink(journal: journal, overwrite: bulk.overwrite)
         } else {
-            sink = try StreamSink(format: format, path: bulk.output, candidates: num)
+            sink = try StreamSink(format: format, path: bulk.output, candidates: candidates)
         }
 
         let loaded: CaptionModel
-        do { loaded = try ClipCap.loadModel(path: model, options: loadOptions(threads: threads ?? defaultThreads)) } catch {
+        do { loaded = try ModelLoading.load(model, options: loadOptions(threads: threads == nil ? defaultThreads : ThreadCount.resolve(threads))) } catch {
             throw permanent("\(error)")
         }
         if verbose { reportKernels(loaded) }
@@ -113,8 +114,8 @@ extension CaptionCommand {
 
     /// What decides the captions, for the stats file and the resume fingerprint.
     private func runSettings(selection: ShardSelection) -> [String: Any] {
-        ["decode": decode, "beams": beams, "num": num, "top_p": topP, "top_k": topK, "temperature": temperature,
-         "seed": Int(truncatingIfNeeded: seed), "max_tokens": maxTokens, "backend": backend, "shards": selection.count, "shard": selection.index,
+        ["decode": decode, "beams": beamWidth, "num": candidates, "top_p": topP ?? 1, "top_k": topK ?? 0, "temperature": temperature ?? 1,
+         "seed": Int(truncatingIfNeeded: seed ?? 0), "max_tokens": maxTokens, "backend": backend, "shards": selection.count, "shard": selection.index,
          "path_column": bulk.pathColumn ?? "", "key_column": bulk.keyColumn ?? "", "max_member_bytes": bulk.maxMemberBytes]
     }
 

@@ -146,6 +146,7 @@ public struct ProfileReport: Sendable {
             out += "  " + pad(p.phase, 16) + lpad(f(p.totalMs), 10) + " ms" + lpad(f(p.percentOfRun, 1), 7) + "%   (in nodes: \(f(p.nodeMs)) ms)\n"
         }
         out += "\ntop nodes:\n"
+        out += "  " + pad("graph/node", 40) + pad("op", 18) + lpad("calls", 6) + lpad("total", 10) + "   " + lpad("% run", 7) + "  backend\n"
         for n in topNodes {
             out += "  " + pad(n.graph + "/" + n.node, 40) + pad(n.op, 18) + lpad(String(n.calls), 6) + lpad(f(n.totalMs), 10) + " ms" + lpad(f(n.percentOfRun, 1), 7) + "%  " + n.backend + "\n"
         }
