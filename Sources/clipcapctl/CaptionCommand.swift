@@ -45,8 +45,11 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens per caption.")
     var maxTokens: Int = 30
 
-    @Option(name: .long, help: "Images captioned at once, each with its own session.")
+    @Option(name: .long, help: "Images captioned at once, each with its own session (one-image path; --batch is usually faster).")
     var jobs: Int = 1
+
+    @Option(name: .long, help: "Images decoded together through every phase (default \(LoadOptions.defaultBatchSize), measured in docs/PERFORMANCE.md; 1: one at a time). Output stays in input order.")
+    var batch: Int?
 
     @Flag(name: .long, help: "One JSON object per line: file, captions, token ids, scores, timings.")
     var json = false
@@ -64,7 +67,7 @@ struct CaptionCommand: ParsableCommand {
 
     func validate() throws {
         guard ["greedy", "beam", "sample"].contains(decode) else { throw ValidationError("--decode must be greedy, beam or sample") }
-        guard num >= 1, beams >= 1, maxTokens >= 1, jobs >= 1 else { throw ValidationError("--num, --beams, --max-tokens and --jobs must be at least 1") }
+        guard num >= 1, beams >= 1, maxTokens >= 1, jobs >= 1, (batch ?? 1) >= 1 else { throw ValidationError("--num, --beams, --max-tokens, --jobs and --batch must be at least 1") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         if decode == "beam" && num > beams { throw ValidationError("--num (\(num)) cannot exceed --beams (\(beams))") }
@@ -80,9 +83,12 @@ struct CaptionCommand: ParsableCommand {
         let files = try collectImages(images)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
         let totalThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let batch = decode == "beam" ? beams : (decode == "sample" ? num : 1)
+        let rowsPerImage = decode == "beam" ? beams : (decode == "sample" ? num : 1)
+        // Batching (one session, every phase batched) unless --jobs asks for one-image sessions.
+        let batchSize = jobs == 1 ? min(batch ?? LoadOptions.defaultBatchSize, files.count) : 1
         var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
-                                  maxBatch: max(batch, 1), maxTokens: maxTokens)
+                                  maxBatch: max(rowsPerImage, 1), maxTokens: maxTokens,
+                                  batchSize: batchSize * rowsPerImage)
         options.residency = memory.residency
         let model = try ClipCap.loadModel(path: model, options: options)
         if verbose { reportKernels(model) }
@@ -122,7 +128,18 @@ struct CaptionCommand: ParsableCommand {
             progress.advance()
             printer.ready(index)
         }
-        if jobs == 1 {
+        if jobs == 1 && batchSize > 1 {
+            let requests = files.enumerated().map { index, file in
+                var opts = baseOptions
+                opts.captureIntermediates = (index == 0 && dumpFirst != nil)
+                return CaptionRequest.file(file, options: opts)
+            }
+            model.captions(requests, batchSize: batchSize * rowsPerImage) { outcome in
+                results[outcome.index] = outcome.result
+                progress.advance()
+                printer.ready(outcome.index)
+            }
+        } else if jobs == 1 {
             for i in 0..<files.count { work(i) }
         } else {
             let next = AtomicCounter()

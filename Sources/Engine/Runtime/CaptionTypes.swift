@@ -12,6 +12,13 @@ public struct LoadOptions: Sendable {
     public var maxBatch: Int = 8
     /// Largest number of tokens a caption may have; sizes the KV cache.
     public var maxTokens: Int = 100
+    /// Images the batch and streaming calls (`captions(for:)`, `captionStream`, `caption DIR`)
+    /// decode together at most. The KV cache has `max(maxBatch, batchSize)` rows, and each
+    /// image takes one row per candidate (greedy 1, beam its width): the batch is as many
+    /// images as fit. Measured on this project's machine: docs/PERFORMANCE.md.
+    public var batchSize: Int = LoadOptions.defaultBatchSize
+    /// The default `batchSize`.
+    public static let defaultBatchSize = 8
     /// With `residency == .all`: map all of the model's pages at load (`MAP_POPULATE`) rather
     /// than faulting them in one by one during the first caption (every weight is read by the
     /// first caption anyway). The other residencies map each phase's pages ahead of it instead.
@@ -30,8 +37,10 @@ public struct LoadOptions: Sendable {
         set { residency = newValue ? .perPhase : .perImage }
     }
 
-    public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8, maxTokens: Int = 100) {
+    public init(backend: String = "blas", threads: Int? = nil, verifyChecksums: Bool = false, maxBatch: Int = 8,
+                maxTokens: Int = 100, batchSize: Int = LoadOptions.defaultBatchSize) {
         self.backend = backend
+        self.batchSize = max(1, batchSize)
         if let threads { self.threads = max(1, threads) }
         self.verifyChecksums = verifyChecksums
         self.maxBatch = max(1, maxBatch)

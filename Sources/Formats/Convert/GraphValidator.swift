@@ -136,7 +136,7 @@ struct OpSignature {
             "concat": OpSignature(minInputs: 1, maxInputs: nil, requiredAttrs: ["axis"]),
             "expand": OpSignature(minInputs: 2, maxInputs: 2),
             "attention": OpSignature(minInputs: 3, maxInputs: 3, requiredAttrs: ["heads"]),
-            "attention_cached": OpSignature(minInputs: 5, maxInputs: 5, requiredAttrs: ["heads"]),
+            "attention_cached": OpSignature(minInputs: 5, maxInputs: 6, optionalInputs: [5], requiredAttrs: ["heads"]),
         ]
         for unary in ["gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu", "l2_normalize", "softmax"] {
             table[unary] = OpSignature(minInputs: 1, maxInputs: 1)
