@@ -23,5 +23,6 @@ enum Commands {
         BenchCommand.self,
         QuantizeCommand.self,
         CompareCommand.self,
+        UpgradeCommand.self,
     ]
 }
