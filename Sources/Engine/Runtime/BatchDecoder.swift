@@ -123,23 +123,21 @@ final class BatchDecoder {
     /// and lets every program read its first logits.
     private func start(_ images: [PreparedImage], emit: (CaptionOutcome) -> Void) {
         let model = session.model, c = model.config
-        var prefixes: [Float] = []
-        var jobs: [Job] = []
-        let width = c.prefixLength * c.hiddenSize
-        for image in images {
-            var timings = PhaseTimings()
+        var shared = PhaseTimings()
+        let prefixes: [Float]
+        do {
+            prefixes = try session.prefixes(of: images.map(\.pixels), timings: &shared)
+        } catch {
+            for image in images { emit(CaptionOutcome(index: image.index, name: image.name, result: .failure(error))) }
+            return
+        }
+        let jobs = images.map { image in
+            var timings = shared
             timings.decodeImage = image.decodeImage
-            do {
-                _ = try session.encode(image: nil, preprocessed: image.pixels, timings: &timings, profiler: nil, capture: false)
-                timings.preprocess += image.preprocess
-                let prefix = session.mappedPrefix()
-                prefixes.append(contentsOf: UnsafeBufferPointer(start: prefix.floats, count: width))
-                let program = Decoders.program(for: image.options, config: c, tokenizer: model.tokenizer,
-                                               room: model.maxContext - c.prefixLength)
-                jobs.append(Job(image: image, program: program, slots: [], timings: timings))
-            } catch {
-                emit(CaptionOutcome(index: image.index, name: image.name, result: .failure(error)))
-            }
+            timings.preprocess = image.preprocess
+            let program = Decoders.program(for: image.options, config: c, tokenizer: model.tokenizer,
+                                           room: model.maxContext - c.prefixLength)
+            return Job(image: image, program: program, slots: [], timings: timings)
         }
         guard !jobs.isEmpty, let slots = cache.allocate(jobs.count) else { return }
         let begin = now()

@@ -74,23 +74,15 @@ final class CaptionSession {
     private func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
 
     /// Runs preprocessing, the image encoder and the mapper for one image; fills `timings`.
-    /// Afterwards the prefix is readable (`mappedPrefix`) until the next encode.
-    /// `preprocessed`: the image already preprocessed (`CLIPPreprocessor`, CHW floats), as the
-    /// batch pipeline does ahead of the compute; else `image` is preprocessed here.
-    func encode(image: RGBImage?, preprocessed: [Float]? = nil, timings: inout PhaseTimings, profiler: Profiler?,
+    /// Afterwards the prefix is readable in the mapper's output until the next encode.
+    private func encode(image: RGBImage, timings: inout PhaseTimings, profiler: Profiler?,
                 capture: Bool) throws -> Intermediates? {
         let c = model.config
         let begin = now()
         var phase = profiler?.beginPhase("preprocess")
         let pixelShape = Shape(1, 3, c.imageSize, c.imageSize)
         let pixels = try imageEncoder.inputBuffer(0, shape: pixelShape).assumingMemoryBound(to: Float.self)
-        if let preprocessed, preprocessed.count == pixelShape.elementCount {
-            preprocessed.withUnsafeBufferPointer { pixels.update(from: $0.baseAddress!, count: $0.count) }
-        } else if let image {
-            preprocessor.process(image, into: UnsafeMutableBufferPointer(start: pixels, count: pixelShape.elementCount))
-        } else {
-            throw ExecutorError.capacityExceeded(detail: "no image to encode (preprocessed pixels of the wrong size)")
-        }
+        preprocessor.process(image, into: UnsafeMutableBufferPointer(start: pixels, count: pixelShape.elementCount))
         let t1 = now()
         if let phase { profiler?.endPhase("preprocess", start: phase) }
         timings.preprocess = ms(begin, t1)
@@ -132,8 +124,56 @@ final class CaptionSession {
         return intermediates
     }
 
-    /// The prefix the last `encode` left in the mapper's output: `[1, P, D]`.
-    func mappedPrefix() -> TensorView { mapper.output(0) }
+    /// Encodes and maps preprocessed images (CHW floats each, `CLIPPreprocessor`): one run of
+    /// each graph per batch when its batch dimension is symbolic (weights read once for all
+    /// the images), else one run per image. Returns the prefixes, `[n, P, D]` floats; `timings`
+    /// get each image's share of the encoder's and the mapper's time.
+    func prefixes(of images: [[Float]], timings: inout PhaseTimings) throws -> [Float] {
+        let c = model.config
+        let n = images.count, pixelCount = 3 * c.imageSize * c.imageSize
+        guard n > 0 else { return [] }
+        let t0 = now()
+        var embeddings: [Float] = []
+        for (start, count) in chunks(n, graph: model.imageEncoder) {
+            let input = try imageEncoder.inputBuffer(0, shape: Shape(count, 3, c.imageSize, c.imageSize)).assumingMemoryBound(to: Float.self)
+            for i in 0..<count {
+                guard images[start + i].count == pixelCount else {
+                    throw ExecutorError.capacityExceeded(detail: "preprocessed image has \(images[start + i].count) values, expected \(pixelCount)")
+                }
+                images[start + i].withUnsafeBufferPointer { (input + i * pixelCount).update(from: $0.baseAddress!, count: pixelCount) }
+            }
+            try run(imageEncoder, streaming: model.encoderStages, symbols: SymbolBindings(B: count, T: 1, nPast: 0, maxCtx: model.maxContext), profiler: nil)
+            let out = imageEncoder.output(0)
+            embeddings.append(contentsOf: UnsafeBufferPointer(start: out.floats, count: out.elementCount))
+        }
+        let t1 = now()
+        let width = embeddings.count / n
+        var prefixes: [Float] = []
+        mapAhead(model.mapperPages, mapped: &mapperMapped)
+        for (start, count) in chunks(n, graph: model.mapper) {
+            let input = try mapper.inputBuffer(0, shape: Shape(count, width)).assumingMemoryBound(to: Float.self)
+            embeddings.withUnsafeBufferPointer { input.update(from: $0.baseAddress! + start * width, count: count * width) }
+            try mapper.run(symbols: SymbolBindings(B: count, T: 1, nPast: 0, maxCtx: model.maxContext), context: context, profiler: nil)
+            let prefix = mapper.output(0)
+            guard prefix.shape == Shape(count, c.prefixLength, c.hiddenSize) else {
+                throw ExecutorError.shapeMismatch(graph: "mapper", node: "(output)", detail: "prefix_embeddings is \(prefix.shape), expected [\(count), \(c.prefixLength), \(c.hiddenSize)]")
+            }
+            prefixes.append(contentsOf: UnsafeBufferPointer(start: prefix.floats, count: prefix.elementCount))
+        }
+        if let pages = model.mapperPages, model.options.residency == .perPhase { release(pages) }
+        mapAhead(model.decoderPages, mapped: &decoderMapped)
+        let t2 = now()
+        timings.imageEncoder = ms(t0, t1) / Double(n)
+        timings.mapper = ms(t1, t2) / Double(n)
+        return prefixes
+    }
+
+    /// Runs of `graph` covering `n` images: whole planned batches when its first input's batch
+    /// is symbolic, else one image per run.
+    private func chunks(_ n: Int, graph: CompiledGraph) -> [(start: Int, count: Int)] {
+        let size = graph.inputs[0].shape.first == .symbol("B") ? max(1, graph.plannedSymbols.B) : 1
+        return stride(from: 0, to: n, by: size).map { ($0, min(size, n - $0)) }
+    }
 
     /// Runs preprocessing, the image encoder, the mapper and the prefill into cache slot 0;
     /// fills `timings`. Afterwards the encoder/mapper outputs and the prefill logits are readable.

@@ -35,11 +35,12 @@ enum PipelineCheck {
         }
         let embedding = imageEncoder.plannedOutputShapes[0]
         let mapperIn = try MemoryPlanner.resolve(mapper.inputs[0].shape, mapper.plannedSymbols)
-        guard embedding == mapperIn else {
+        // Batch dimensions may differ (a batched encoder feeding a one-image mapper): the rest may not.
+        guard embedding.rank == mapperIn.rank, (1..<embedding.rank).allSatisfy({ embedding[$0] == mapperIn[$0] }) else {
             throw fail("image_encoder produces \(embedding) but mapper takes \(mapperIn)")
         }
         let prefix = mapper.plannedOutputShapes[0]
-        guard prefix.rank == 3, prefix[0] == mapperIn[0], prefix[1] == config.prefixLength, prefix[2] == config.hiddenSize else {
+        guard prefix.rank == 3, prefix[1] == config.prefixLength, prefix[2] == config.hiddenSize else {
             throw fail("mapper produces \(prefix), but clipcap.prefix_length is \(config.prefixLength) and decoder.hidden_size \(config.hiddenSize)")
         }
         let tokens = tokenEmbedding.plannedOutputShapes[0]
