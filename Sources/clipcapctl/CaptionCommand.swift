@@ -87,8 +87,8 @@ struct CaptionCommand: ParsableCommand {
         // Batching (one session, every phase batched) unless --jobs asks for one-image sessions.
         let batchSize = jobs == 1 ? min(batch ?? LoadOptions.defaultBatchSize, files.count) : 1
         var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
-                                  maxBatch: max(rowsPerImage, 1), maxTokens: maxTokens,
-                                  batchSize: batchSize * rowsPerImage)
+                                  maxBatch: max(rowsPerImage, 1), maxTokens: maxTokens, batchSize: batchSize)
+        options.batchRows = batchSize * rowsPerImage
         options.residency = memory.residency
         let model = try ClipCap.loadModel(path: model, options: options)
         if verbose { reportKernels(model) }
@@ -134,7 +134,7 @@ struct CaptionCommand: ParsableCommand {
                 opts.captureIntermediates = (index == 0 && dumpFirst != nil)
                 return CaptionRequest.file(file, options: opts)
             }
-            model.captions(requests, batchSize: batchSize * rowsPerImage) { outcome in
+            model.captions(requests, batchSize: batchSize) { outcome in
                 results[outcome.index] = outcome.result
                 progress.advance()
                 printer.ready(outcome.index)

@@ -28,7 +28,7 @@ public final class CaptionModel: Sendable {
     let decoder: CompiledGraph
     /// Which of the decoder's inputs carry embeddings, positions and per-row cached lengths.
     let decoderInputs: DecoderInputs
-    /// Decoder rows a session plans for (KV-cache slots): `max(maxBatch, batchSize)`.
+    /// Decoder rows a session plans for (KV-cache slots): `max(maxBatch, batchRows ?? batchSize)`.
     public let decoderRows: Int
     /// The image encoder's weights, mapped stage by stage while it runs and released behind it
     /// (per-image and per-phase residency; nil with `.all`).
@@ -90,7 +90,7 @@ public final class CaptionModel: Sendable {
         let images = SymbolBindings(B: options.batchSize, T: 1, nPast: 0, maxCtx: maxContext)
         imageEncoder = try compile("image_encoder", images)
         mapper = try compile("mapper", images)
-        let rows = max(options.maxBatch, options.batchSize)
+        let rows = max(options.maxBatch, options.batchRows ?? options.batchSize)
         decoderRows = rows
         tokenEmbedding = try compile("token_embedding", SymbolBindings(B: rows, T: 1, nPast: 0, maxCtx: maxContext))
         decoder = try compile("decoder", SymbolBindings(B: rows, T: config.prefixLength, nPast: 0, maxCtx: maxContext))

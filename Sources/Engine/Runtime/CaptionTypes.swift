@@ -13,12 +13,15 @@ public struct LoadOptions: Sendable {
     /// Largest number of tokens a caption may have; sizes the KV cache.
     public var maxTokens: Int = 100
     /// Images the batch and streaming calls (`captions(for:)`, `captionStream`, `caption DIR`)
-    /// decode together at most. The KV cache has `max(maxBatch, batchSize)` rows, and each
+    /// decode together at most. The KV cache has `max(maxBatch, batchRows ?? batchSize)` rows, and each
     /// image takes one row per candidate (greedy 1, beam its width): the batch is as many
     /// images as fit. Measured on this project's machine: docs/PERFORMANCE.md.
     public var batchSize: Int = LoadOptions.defaultBatchSize
     /// The default `batchSize`.
     public static let defaultBatchSize = 8
+    /// KV-cache rows the sessions plan for batching (nil: `max(maxBatch, batchSize)`): set it
+    /// to `batchSize × beams` to batch that many beam-search images at once.
+    public var batchRows: Int? = nil
     /// With `residency == .all`: map all of the model's pages at load (`MAP_POPULATE`) rather
     /// than faulting them in one by one during the first caption (every weight is read by the
     /// first caption anyway). The other residencies map each phase's pages ahead of it instead.
