@@ -140,6 +140,7 @@ def main():
     ap.add_argument("--ours-batches", default="1,4,8,16,32")
     ap.add_argument("--clipcapctl", default=os.path.join(ROOT, ".build/release/clipcapctl"))
     ap.add_argument("--limits")
+    ap.add_argument("--sgemm-gflops", type=float, help="the sgemm peak to use without --limits")
     ap.add_argument("--json")
     ap.add_argument("--child", choices=["torch"])
     ap.add_argument("--child-batch", type=int, default=1)
@@ -154,7 +155,7 @@ def main():
         args.images = tmp
     count = len(glob.glob(os.path.join(args.images, "*.jpg")))
     flop = image_flop(args.model_dir, args.tokens)
-    peak = None
+    peak = args.sgemm_gflops
     if args.limits:
         with open(args.limits) as f:
             peak = json.load(f)["floors"]["sgemm_vit_2t_gflops"]

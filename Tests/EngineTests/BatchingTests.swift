@@ -93,7 +93,8 @@ final class BatchingTests: XCTestCase {
         let images = try demoSamples()
         let path = Self.models + "/demo.ccm"
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("no demo model") }
-        XCTAssertFalse(try ClipCap.loadModel(path: path, options: LoadOptions(backend: "blas")).continuousBatching)
+        let loaded = try ClipCap.loadModel(path: path, options: LoadOptions(backend: "blas"))
+        XCTAssertFalse(loaded.continuousBatching)
         for backend in ["blas", "naive"] {
             try checkBatchesMatchOneImage(model: path, backend: backend, images: images, options: Self.mixes)
         }
@@ -102,7 +103,8 @@ final class BatchingTests: XCTestCase {
     func testUpgradedDemoModelBatchesContinuouslyWithTheSameIds() throws {
         let images = try demoSamples()
         let path = try upgradedDemo("demo.ccm")
-        XCTAssertTrue(try ClipCap.loadModel(path: path, options: LoadOptions(backend: "blas")).continuousBatching)
+        let loaded = try ClipCap.loadModel(path: path, options: LoadOptions(backend: "blas"))
+        XCTAssertTrue(loaded.continuousBatching)
         for backend in ["blas", "naive"] {
             try checkBatchesMatchOneImage(model: path, backend: backend, images: images, options: Self.mixes)
         }

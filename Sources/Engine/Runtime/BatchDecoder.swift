@@ -139,7 +139,10 @@ final class BatchDecoder {
                                            room: model.maxContext - c.prefixLength)
             return Job(image: image, program: program, slots: [], timings: timings)
         }
-        guard !jobs.isEmpty, let slots = cache.allocate(jobs.count) else { return }
+        guard let slots = cache.allocate(jobs.count) else {
+            for job in jobs { emit(failure(job, "no free KV-cache slot")) }
+            return
+        }
         let begin = now()
         let logits: TensorView
         do {
@@ -163,10 +166,13 @@ final class BatchDecoder {
             // After the prefill every row of the image reads the prefix's logits.
             let next = job.program.advance(logits: { _ in row }, vocab: vocab)
             if case .feed(let tokens, _) = next {
-                if let more = cache.allocate(tokens.count - 1) {
-                    for s in more { cache.copy(from: slot, to: s) }
-                    job.slots += Array(more)
+                guard let more = cache.allocate(tokens.count - 1) else {
+                    emit(failure(job, "no free KV-cache slots for \(tokens.count) rows"))
+                    finishedSlots.append(slot)
+                    continue
                 }
+                for s in more { cache.copy(from: slot, to: s) }
+                job.slots += Array(more)
                 job.tokens = tokens
                 active.append(job)
             } else if case .finished(let captions) = next {
@@ -207,7 +213,12 @@ final class BatchDecoder {
                 freed += job.slots
             case .feed(let tokens, let parents):
                 // Rows follow their parents (beam search); a program may use fewer or more rows.
-                if tokens.count > job.slots.count, let more = cache.allocate(tokens.count - job.slots.count) {
+                if tokens.count > job.slots.count {
+                    guard let more = cache.allocate(tokens.count - job.slots.count) else {
+                        emit(failure(job, "no free KV-cache slots for \(tokens.count) rows"))
+                        freed += job.slots
+                        continue
+                    }
                     job.slots += Array(more)
                 }
                 if let parents {
@@ -233,6 +244,12 @@ final class BatchDecoder {
                 if let i = active[j].slots.firstIndex(of: move.from) { active[j].slots[i] = move.to; break }
             }
         }
+    }
+
+    /// An internal limit hit by one job (the admission's row count should prevent it).
+    private func failure(_ job: Job, _ detail: String) -> CaptionOutcome {
+        CaptionOutcome(index: job.image.index, name: job.image.name,
+                       result: .failure(ExecutorError.capacityExceeded(detail: detail + " (batch capacity \(cache.slots) rows)")))
     }
 
     private func finish(_ job: Job, _ captions: [Caption]) -> CaptionOutcome {
