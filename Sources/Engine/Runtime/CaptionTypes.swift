@@ -18,7 +18,7 @@ public struct LoadOptions: Sendable {
     /// images as fit. Measured on this project's machine: docs/PERFORMANCE.md.
     public var batchSize: Int = LoadOptions.defaultBatchSize
     /// The default `batchSize`.
-    public static let defaultBatchSize = 8
+    public static let defaultBatchSize = 32
     /// KV-cache rows the sessions plan for batching (nil: `max(maxBatch, batchSize)`): set it
     /// to `batchSize × beams` to batch that many beam-search images at once.
     public var batchRows: Int? = nil
