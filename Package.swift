@@ -1,13 +1,14 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Code generation matters more than anything for speed: without a target CPU the compiler
-/// emits no AVX2/FMA (see ../shared/TOOLCHAIN.md). CI and every developer machine are Zen 3.
-let fastSwift: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// No unsafe flags anywhere: SwiftPM refuses a versioned dependency that has them, and a target
+// CPU would tie the build to one. The SIMD loops live in the C targets below, each variant with
+// its own `__attribute__((target(...)))`, chosen at run time by CCPUFeatures (docs/BACKENDS.md).
+// Linux only (OpenBLAS, libzstd, libpng and libjpeg from the distribution): SwiftPM has no
+// Linux entry for `platforms`, and no Apple platform is declared because none is built or tested.
 
 let package = Package(
     name: "clipcap",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "clipcapctl", targets: ["clipcapctl"]),
         /// The embeddable engine: `import ClipCap` re-exports `Engine` and registers the built-in backends.
@@ -29,56 +30,52 @@ let package = Package(
         /// libjpeg's default error handler calls exit(); this C shim turns errors into codes via setjmp.
         .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageShim",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
-        /// AVX2 int8 micro-kernels: Swift's SIMD integer types cannot reach vpmaddubsw.
-        .target(name: "CInt8Kernels", path: "Sources/CInt8Kernels",
-                cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]),
+        /// Which instruction-set level (portable / AVX2+FMA / AVX-512) the C kernels run, detected once.
+        .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        /// Activations, layer norm, softmax and exp loops, compiled per level from one C source.
+        .target(name: "CVectorKernels", dependencies: ["CCPUFeatures"], path: "Sources/CVectorKernels"),
+        /// int8 micro-kernels (VNNI / AVX2 / portable): Swift's SIMD integer types cannot reach vpmaddubsw.
+        .target(name: "CInt8Kernels", dependencies: ["CCPUFeatures"], path: "Sources/CInt8Kernels"),
         /// AVX-512 few-row float products (batched decode) that read each weight once for all rows.
-        .target(name: "CFloatKernels", path: "Sources/CFloatKernels",
-                cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma"])]),
+        .target(name: "CFloatKernels", dependencies: ["CCPUFeatures", "CVectorKernels"], path: "Sources/CFloatKernels"),
 
         // MARK: formats
-        .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM",
-                swiftSettings: fastSwift),
-        .target(name: "TorchFormats", dependencies: ["CCMFormat"], path: "Sources/Formats/Torch",
-                swiftSettings: fastSwift),
-        .target(name: "ImageIO", dependencies: ["CImageShim"], path: "Sources/Formats/Images",
-                swiftSettings: fastSwift),
+        .target(name: "CCMFormat", dependencies: ["CZstd"], path: "Sources/Formats/CCM"),
+        .target(name: "TorchFormats", dependencies: ["CCMFormat"], path: "Sources/Formats/Torch"),
+        .target(name: "ImageIO", dependencies: ["CImageShim"], path: "Sources/Formats/Images"),
         .target(name: "ModelConverter", dependencies: ["CCMFormat", "TorchFormats"],
-                path: "Sources/Formats/Convert", swiftSettings: fastSwift),
+                path: "Sources/Formats/Convert"),
 
         // MARK: engine
-        .target(name: "Tokenizers", dependencies: [], path: "Sources/Engine/Tokenizers",
-                swiftSettings: fastSwift),
-        .target(name: "Engine", dependencies: ["CCMFormat", "Tokenizers", "ImageIO"],
-                path: "Sources/Engine/Runtime", swiftSettings: fastSwift),
+        .target(name: "Tokenizers", dependencies: [], path: "Sources/Engine/Tokenizers"),
+        .target(name: "Engine", dependencies: ["CCMFormat", "Tokenizers", "ImageIO", "CVectorKernels"],
+                path: "Sources/Engine/Runtime"),
 
         // MARK: backends (plugins: each registers itself with Engine's BackendRegistry)
-        .target(name: "NaiveBackend", dependencies: ["Engine"], path: "Sources/Backends/Naive",
-                swiftSettings: fastSwift),
-        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "CFloatKernels", "NaiveBackend"], path: "Sources/Backends/BLAS",
-                swiftSettings: fastSwift),
-        .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels", "BLASBackend", "NaiveBackend"], path: "Sources/Backends/Int8",
-                swiftSettings: fastSwift),
+        .target(name: "NaiveBackend", dependencies: ["Engine"], path: "Sources/Backends/Naive"),
+        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "CCPUFeatures", "CVectorKernels", "CFloatKernels", "NaiveBackend"], path: "Sources/Backends/BLAS"),
+        .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels", "BLASBackend", "NaiveBackend"], path: "Sources/Backends/Int8"),
         .target(name: "ClipCap", dependencies: ["Engine", "NaiveBackend", "BLASBackend", "Int8Backend"],
-                path: "Sources/Backends/Standard", swiftSettings: fastSwift),
+                path: "Sources/Backends/Standard"),
 
         // MARK: command line
         .executableTarget(name: "clipcapctl",
                           dependencies: ["ClipCap", "ModelConverter",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/clipcapctl", swiftSettings: fastSwift),
+                          path: "Sources/clipcapctl"),
 
         // MARK: tests (fixtures live in Tests/Fixtures and are found relative to #filePath)
         .testTarget(name: "FormatTests", dependencies: ["CCMFormat"], path: "Tests/FormatTests"),
         .testTarget(name: "TorchTests", dependencies: ["TorchFormats"], path: "Tests/TorchTests"),
         .testTarget(name: "ImageTests", dependencies: ["ImageIO"], path: "Tests/ImageTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
-        .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat"],
+        .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat",
+                                                    "CCPUFeatures", "CVectorKernels"],
                     path: "Tests/BackendTests"),
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
                     path: "Tests/ConverterTests"),
-        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels"],
+        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],
                     path: "Tests/Int8Tests"),
         /// End-to-end: runs the built `clipcapctl` as a subprocess on hostile inputs (docs/ERRORS.md).
         .testTarget(name: "CLITests", dependencies: ["clipcapctl", "CCMFormat"], path: "Tests/CLITests",

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages clipcap links against (when missing) and, with --build,
-# builds the release binary. Safe to run repeatedly: it installs nothing already present.
+# builds the release binary; --portability adds what tools/check_portability.sh needs. Safe to run repeatedly: it installs nothing already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(pkg-config libopenblas-dev libzstd-dev libpng-dev libjpeg-dev)
+# --portability (tools/check_portability.sh, CI): the aarch64 C headers and libraries and qemu,
+# to compile the C kernels for aarch64 and run their self-test there.
+if [ "${1:-}" = "--portability" ]; then
+    packages+=(libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user-static)
+fi
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

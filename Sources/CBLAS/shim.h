@@ -19,14 +19,3 @@ static inline int clipcap_openblas_reselect_core(void) {
     return 1;
 }
 
-/* CPU features, from the compiler's cpuid support. */
-static inline int clipcap_cpu_has_avx2_fma(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-static inline int clipcap_cpu_has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-}

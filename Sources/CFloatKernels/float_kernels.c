@@ -1,24 +1,21 @@
 // Few-row float products on AVX-512 (see include/float_kernels.h).
 //
-// Compiled for AVX-512 with function attributes; the Swift caller checks cf32_uses_avx512()
-// and uses OpenBLAS otherwise.
+// Compiled for AVX-512 with function attributes, and only on x86-64 (float_portable.c has
+// the other architectures' versions); the Swift caller checks cf32_uses_avx512() and uses
+// OpenBLAS otherwise.
 
 #include "float_kernels.h"
+
+#include "cpu_features.h"
+
+int cf32_uses_avx512(void) { return clipcap_cpu_level() >= CLIPCAP_CPU_AVX512 ? 1 : 0; }
+
+#if defined(__x86_64__)
 
 #include <immintrin.h>
 #include <math.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
-
-int cf32_uses_avx512(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
 
 // MARK: - io: w is [K, N]
 
@@ -329,3 +326,5 @@ AVX512 void cf32_attention_head(const float *q, const float *k, const float *v, 
         else attend_row(nv, qi, k, v, o, visible, model, scale, scores);
     }
 }
+
+#endif // __x86_64__

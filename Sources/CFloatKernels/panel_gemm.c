@@ -10,6 +10,14 @@
 
 #include "float_kernels.h"
 
+#include "cpu_features.h"
+
+/// The panel kernel needs AVX-512 F/DQ/VL/BW, which clipcap_cpu_level's AVX-512 level
+/// includes (with F16C).
+int cf32_panel_gemm_supported(void) { return clipcap_cpu_level() >= CLIPCAP_CPU_AVX512 ? 1 : 0; }
+
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 #include <string.h>
 
@@ -140,13 +148,4 @@ void cf32_panel_gemm_io(const float *x, int64_t m, int64_t k, const void *w, int
     panel_gemm(x, m, k, w, w_is_f16 ? 1 : 0, ldw, n0, n1, y, ldy, pack);
 }
 
-int cf32_panel_gemm_supported(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("f16c") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
+#endif // __x86_64__

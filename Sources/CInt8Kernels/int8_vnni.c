@@ -7,10 +7,12 @@
 //   sum_k u_k * w_k = sum_k q_k * w_k + 128 * sum_k w_k.
 // |sum| <= K * 255 * 127 fits int32 for K < 66,000.
 //
-// Compiled for AVX-512 with function attributes so the rest of the target stays AVX2;
-// callers check ci8_cpu_has_avx512_vnni() first.
+// Compiled for AVX-512 with function attributes and only on x86-64; int8_dispatch.c calls the
+// ci8_vnni_* variants after clipcap_cpu_has_avx512_vnni() returned 1.
 
-#include "int8_kernels.h"
+#include "int8_variants.h"
+
+#if defined(__x86_64__)
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -19,29 +21,6 @@
 /// kernel reads next (measured: decode 6.0 ms/token with 512 bytes, 4.5-5.3 with 8 rows).
 #define PF_AHEAD (8 * k)
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq")))
-
-int ci8_cpu_has_avx512_vnni(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
-
-void ci8_row_sums(const int8_t *w, int64_t n, int64_t k, int32_t *sums) {
-    for (int64_t r = 0; r < n; r++) {
-        const int8_t *row = w + r * k;
-        int32_t s = 0;
-        for (int64_t i = 0; i < k; i++) s += row[i];
-        sums[r] = s;
-    }
-}
-
-void ci8_shift_to_unsigned(const int8_t *q, int64_t count, uint8_t *u) {
-    for (int64_t i = 0; i < count; i++) u[i] = (uint8_t)((uint8_t)q[i] ^ 0x80u);
-}
 
 /// Sums of four int32 vectors, one lane each: {hsum(a0), hsum(a1), hsum(a2), hsum(a3)}.
 VNNI_TARGET static inline __m128i reduce4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
@@ -115,7 +94,7 @@ VNNI_TARGET static int32_t dot_vnni(const uint8_t *x, const int8_t *w, int64_t k
     return _mm512_reduce_add_epi32(acc);
 }
 
-VNNI_TARGET void ci8_linear_per_channel_vnni(const uint8_t *xu, const float *sx, int64_t m, int64_t k,
+VNNI_TARGET void ci8_vnni_linear_per_channel(const uint8_t *xu, const float *sx, int64_t m, int64_t k,
                                              const int8_t *w, const int32_t *wsum, const float *sw,
                                              const float *bias, int64_t n0, int64_t n1,
                                              float *out, int64_t ldo) {
@@ -140,7 +119,7 @@ VNNI_TARGET void ci8_linear_per_channel_vnni(const uint8_t *xu, const float *sx,
     }
 }
 
-VNNI_TARGET int32_t ci8_dot_vnni(const int8_t *a, const int8_t *b, int64_t k) {
+VNNI_TARGET int32_t ci8_vnni_dot(const int8_t *a, const int8_t *b, int64_t k) {
     // Test hook: same shift + correction as the linear kernel.
     int32_t bsum = 0;
     for (int64_t i = 0; i < k; i++) bsum += b[i];
@@ -158,3 +137,5 @@ VNNI_TARGET int32_t ci8_dot_vnni(const int8_t *a, const int8_t *b, int64_t k) {
     }
     return _mm512_reduce_add_epi32(acc) - 128 * bsum;
 }
+
+#endif // __x86_64__

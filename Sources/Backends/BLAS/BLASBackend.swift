@@ -1,13 +1,15 @@
 import CBLAS
 import CCMFormat
+import CCPUFeatures
 import Engine
 import NaiveBackend
 
 /// The fast fp32 backend: `linear` on AVX-512 kernels where the CPU has them (1-16 rows: few-row
 /// kernels that read each weight once for all rows; more rows with `io` weights: the panel
 /// kernel, which also reads `f16` weights in place) and on OpenBLAS otherwise (`sgemm`, `sgemv`
-/// for single rows); `matmul` on OpenBLAS; fused multi-head attention and vectorised Swift
-/// (AVX2/FMA) for every other operator.
+/// for single rows); `matmul` on OpenBLAS; fused multi-head attention; activations and
+/// normalisations on `CVectorKernels` (AVX-512 / AVX2+FMA / portable C, picked at run time) and
+/// plain SIMD Swift for the remaining element-wise operators.
 /// `linear_i8` is left to the int8 backend (the executor falls back to `naive` for it here).
 public final class BLASBackend: Backend {
     public let name = "blas"
@@ -27,7 +29,7 @@ public final class BLASBackend: Backend {
         let switched = CoreSelection.outcome
         var kernels = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
         if PanelProduct.available { kernels += " + AVX-512 panel kernel for many-row io products (f32/f16)" }
-        return "OpenBLAS sgemm/sgemv + SIMD Swift kernels\(kernels) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
+        return "OpenBLAS sgemm/sgemv + C vector kernels (\(String(cString: clipcap_cpu_level_name(clipcap_cpu_level()))))\(kernels) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
     }
 
     /// Available when the linked library is OpenBLAS (its config string names it); the reason
@@ -45,12 +47,14 @@ public final class BLASBackend: Backend {
             OpCapability(op: "linear", weightTypes: floatWeights,
                          note: "AVX-512 where present: 1-16 rows on few-row kernels, more rows with io weights on the panel kernel (f16 io weights read in place); else sgemm, sgemv for single rows; io (NN) and oi (NT); other f16/bf16 widened once; bias+activation epilogue"),
             OpCapability(op: "matmul", weightTypes: floatWeights, note: "sgemm per batch entry; sgemv for single rows"),
-            OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else SIMD8), over the pool"),
+            OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else the C vector kernels' head loop), over the pool"),
             OpCapability(op: "attention_cached", note: "fused, KV cache rows [n_past, n_past+T)"),
         ]
         for op in ["add", "mul", "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
                    "layer_norm", "l2_normalize", "softmax", "reshape", "permute", "slice", "concat", "expand"] {
-            list.append(OpCapability(op: op, weightTypes: floatWeights, note: "SIMD8"))
+            let vectorKernel = ["scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
+                                "layer_norm", "l2_normalize", "softmax"].contains(op)
+            list.append(OpCapability(op: op, weightTypes: floatWeights, note: vectorKernel ? "C vector kernels, per CPU level" : "SIMD8"))
         }
         return list
     }()

@@ -13,7 +13,7 @@ import NaiveBackend
 public final class Int8Backend: Backend {
     public let name = "int8"
     public var summary: String {
-        let kernel = kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd" : "AVX2 vpmaddubsw + sign trick"
+        let kernel = kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd" : Int8CPU.baseKernel
         return "int8 linear_i8 (\(kernel), per-row activation quantization); other ops via blas"
     }
 
@@ -32,15 +32,16 @@ public final class Int8Backend: Backend {
         BackendRegistry.shared.register(Int8Backend())
     }
 
-    /// Available when the CPU executes AVX2 and FMA (checked at run time with cpuid).
+    /// Available on every CPU: the kernels run AVX-512 VNNI, AVX2 or portable C, chosen at run
+    /// time (docs/BACKENDS.md); the reason names the one this CPU runs.
     public var availability: (available: Bool, reason: String) {
-        Int8CPU.hasAVX2 ? (true, "AVX2 present") : (false, "this CPU lacks AVX2/FMA, which the int8 kernels need; use --backend blas")
+        (true, Int8CPU.hasAVX2 ? "AVX2 present" : "no AVX2 on this CPU (or CLIPCAP_CPU=portable): portable C int8 kernels, slower")
     }
 
     public var capabilities: [OpCapability] {
         var list = [
             OpCapability(op: "linear_i8", weightTypes: [.i8],
-                         note: (kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd (per_channel), AVX2 (block)" : "AVX2 vpmaddubsw+sign trick") + "; per_channel (per-row x) or block (per-block x); weights from the mmap"),
+                         note: (kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd (per_channel), AVX2 (block)" : Int8CPU.baseKernel) + "; per_channel (per-row x) or block (per-block x); weights from the mmap"),
             OpCapability(op: "gather", weightTypes: [.i8], note: "int8 tables dequantized per row read"),
         ]
         let own = Set(list.map(\.op))
@@ -53,15 +54,13 @@ public final class Int8Backend: Backend {
     }
 
     public func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
-        if Int8CPU.hasAVX2 {
-            switch request.node.op {
-            case "linear_i8":
-                if let kernel = try Int8Linear(request, path: kernelPath) { return kernel }
-            case "gather":
-                if let kernel = try Int8Gather(request) { return kernel }
-            default:
-                break
-            }
+        switch request.node.op {
+        case "linear_i8":
+            if let kernel = try Int8Linear(request, path: kernelPath) { return kernel }
+        case "gather":
+            if let kernel = try Int8Gather(request) { return kernel }
+        default:
+            break
         }
         for delegate in delegates {
             if let kernel = try delegate.makeKernel(for: request) { return kernel }
@@ -84,6 +83,8 @@ public func registerInt8Backend() {
 enum Int8CPU {
     static let hasAVX2: Bool = ci8_cpu_has_avx2() != 0
     static let hasVNNI: Bool = ci8_cpu_has_avx512_vnni() != 0
+    /// The kernel `per_channel` runs without VNNI and `block` always runs.
+    static var baseKernel: String { hasAVX2 ? "AVX2 vpmaddubsw + sign trick" : "portable C" }
 }
 
 /// Which micro-kernel runs `per_channel` products.

@@ -1,5 +1,6 @@
 #pragma once
-// AVX2 int8 micro-kernels for clipcap's `linear_i8` (docs/INT8.md).
+// int8 micro-kernels for clipcap's `linear_i8` (docs/INT8.md): AVX-512 VNNI, AVX2 and portable C
+// variants, the one for the CPU chosen at each call (clipcap_cpu_level(), docs/BACKENDS.md).
 //
 // Swift's SIMD integer types cannot reach vpmaddubsw / vpmaddwd (they spill per element), so
 // the inner loops live here. Every function only reads its inputs and writes its outputs; no
@@ -15,8 +16,12 @@
 extern "C" {
 #endif
 
-/// 1 when this CPU executes AVX2 (the kernels below need it), else 0.
+/// 1 when the AVX2 kernels run on this CPU (AVX2, FMA and F16C, not capped by CLIPCAP_CPU), else
+/// 0: the functions below then run their portable C variants (same results, slower).
 int ci8_cpu_has_avx2(void);
+
+/// "avx512-vnni", "avx2" or "portable": the per_channel kernel that runs on this CPU.
+const char *ci8_kernel_name(void);
 
 /// Symmetric quantization of `m` rows of `k` floats: for each group of `group` consecutive
 /// elements of a row (group = k for one scale per row), scale = max|x| / 127 and
@@ -39,9 +44,9 @@ void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, i
                       const int8_t *w, const float *sw, const float *bias,
                       int64_t n0, int64_t n1, float *out, int64_t ldo);
 
-// MARK: AVX-512 VNNI (int8_vnni.c): only call after ci8_cpu_has_avx512_vnni() returned 1.
+// MARK: AVX-512 VNNI (int8_vnni.c); on other CPUs the same results through portable C.
 
-/// 1 when this CPU executes AVX-512 F/BW/VL and VNNI (vpdpbusd), else 0.
+/// 1 when this CPU executes AVX-512 F/BW/VL/DQ and VNNI (vpdpbusd), else 0.
 int ci8_cpu_has_avx512_vnni(void);
 
 /// sums[r] = sum_k w[r, k] for the n rows of w [n, k] (the VNNI kernel's shift correction).

@@ -1,4 +1,5 @@
 import CCMFormat
+import CVectorKernels
 
 /// A model-file tensor used as a constant operand (a weight), handed to backends when they
 /// build kernels so they can prepare it once (pack, convert, keep a pointer).
@@ -43,9 +44,8 @@ public final class WeightTensor: @unchecked Sendable {
         case .f32:
             out.withUnsafeMutableBytes { dst in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<(n * 4)])) }
         case .f16:
-            for i in 0..<n {
-                out[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
-            }
+            // In C: without F16C (the package has no target CPU) Float(Float16) is a call per element.
+            out.withUnsafeMutableBufferPointer { cvk_f16_to_f32(bytes.baseAddress, $0.baseAddress, Int64(n)) }
         case .bf16:
             for i in 0..<n {
                 let bits = UInt32(bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16

@@ -1,11 +1,12 @@
 import CCMFormat
 import CFloatKernels
+import CVectorKernels
 import Engine
 import NaiveBackend
 
 /// Fused multi-head attention over row-major `[B, T, D]` tensors, with no transposed copies:
-/// a head's columns are addressed in place (rows `D` floats apart). Per (batch, head): SIMD dot
-/// products for the scores, causal window, vectorised softmax, then a weighted sum of value
+/// a head's columns are addressed in place (rows `D` floats apart). Per (batch, head), in C:
+/// vectorised dot products for the scores, causal window, softmax, then a weighted sum of value
 /// rows. (Batch, head) pairs are spread over the pool when the work is large enough; each pair
 /// gets its own slice of one scratch request. No BLAS calls here, so OpenBLAS's threads and the
 /// pool never compete.
@@ -51,7 +52,8 @@ enum FusedAttention {
 
     /// The AVX-512 head kernel (`cf32_attention_head`) where the CPU has it and the head width
     /// suits it: 4 keys per reduction and a 16-lane exp; CLIP's attention went from 0.52 to
-    /// ~0.1 ms a layer. The Swift loop below stays for other CPUs and head widths.
+    /// ~0.1 ms a layer. Other CPUs and head widths run `cvk_attention_head` (CVectorKernels: the
+    /// same loop in C, vectorised for the CPU's level).
     static let vectorHeads = cf32_uses_avx512() != 0
 
     @inline(__always) static func head(_ p: Problem, task: Int, scores: UnsafeMutablePointer<Float>) {
@@ -69,23 +71,8 @@ enum FusedAttention {
                                 Int64(dh), p.scale, p.causal ? 1 : 0, scores)
             return
         }
-        for i in 0..<p.queries {
-            let visible = p.causal ? Swift.max(0, Swift.min(p.keys, i + p.keys - p.queries + 1)) : p.keys
-            let outRow = oBase + i * p.model
-            outRow.update(repeating: 0, count: dh)
-            guard visible > 0 else { continue }
-            let qRow = qBase + i * p.model
-            for j in 0..<visible {
-                scores[j] = RowOps.dot(qRow, kBase + j * p.model, dh) * p.scale
-            }
-            let m = RowOps.max(scores, visible)
-            let mv = F8(repeating: m)
-            RowOps.map(scores, scores, visible) { VectorMath.exp($0 - mv) }
-            let inv = 1 / RowOps.sum(scores, visible)
-            for j in 0..<visible {
-                RowOps.axpy(scores[j] * inv, vBase + j * p.model, outRow, dh)
-            }
-        }
+        cvk_attention_head(qBase, kBase, vBase, oBase, Int64(p.queries), Int64(p.keys), Int64(p.model),
+                           Int64(dh), p.scale, p.causal ? 1 : 0, scores)
     }
 }
 

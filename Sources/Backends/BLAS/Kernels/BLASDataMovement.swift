@@ -1,4 +1,5 @@
 import CCMFormat
+import CVectorKernels
 import Engine
 import NaiveBackend
 
@@ -56,9 +57,7 @@ struct BLASGather: Kernel {
             case .f32:
                 UnsafeMutableRawPointer(row).copyMemory(from: source, byteCount: width * 4)
             case .f16:
-                for j in 0..<width {
-                    row[j] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: j * 2, as: UInt16.self)))
-                }
+                cvk_f16_to_f32(source, row, Int64(width))
             default:
                 for j in 0..<width {
                     row[j] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: j * 2, as: UInt16.self)) << 16)

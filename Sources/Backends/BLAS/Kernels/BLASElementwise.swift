@@ -1,4 +1,5 @@
 import CCMFormat
+import CVectorKernels
 import Engine
 import NaiveBackend
 
@@ -37,18 +38,25 @@ struct BLASUnary: Kernel {
         let out = try operands.output(outputs, expected: x.shape)
         switch function {
         case .scale(let value):
-            let s = F8(repeating: value)
-            BLASUnary.apply(x.pointer, out, x.count, context.pool) { $0 * s }
-        case .activation(.none): BLASUnary.apply(x.pointer, out, x.count, context.pool) { $0 }
-        case .activation(.relu): BLASUnary.apply(x.pointer, out, x.count, context.pool) { VectorMath.activate($0, .relu) }
-        case .activation(.tanh): BLASUnary.apply(x.pointer, out, x.count, context.pool) { VectorMath.tanh($0) }
-        case .activation(.quickGelu): BLASUnary.apply(x.pointer, out, x.count, context.pool) { VectorMath.activate($0, .quickGelu) }
-        case .activation(.geluTanh): BLASUnary.apply(x.pointer, out, x.count, context.pool) { VectorMath.activate($0, .geluTanh) }
-        case .activation(.geluErf): BLASUnary.apply(x.pointer, out, x.count, context.pool) { VectorMath.activate($0, .geluErf) }
+            BLASUnary.apply(Int32(CVK_ACTIVATION_SCALE), value, x.pointer, out, x.count, context.pool)
+        case .activation(let activation):
+            BLASUnary.apply(activation.vectorKernelCode, 0, x.pointer, out, x.count, context.pool)
         }
     }
 
-    /// `out = f(x)` in blocks of 4096 elements, the blocks spread over the pool when large.
+    /// `out = f(x)` (`cvk_activation_rows`) in blocks of 4096 elements, the blocks spread over
+    /// the pool when large.
+    static func apply(_ activation: Int32, _ scale: Float, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                      _ count: Int, _ pool: ThreadPool) {
+        let block = 4096
+        let blocks = (count + block - 1) / block
+        Parallelism.rows(blocks, elementsPerRow: block, pool) { range in
+            let start = range.lowerBound * block, end = Swift.min(range.upperBound * block, count)
+            cvk_activation_rows(activation, scale, x + start, 0, nil, out + start, 0, 1, Int64(end - start))
+        }
+    }
+
+    /// `out = f(x)` for a Swift closure over eight lanes (plain arithmetic only), in the same blocks.
     @inline(__always) static func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int,
                                         _ pool: ThreadPool, _ f: (F8) -> F8) {
         let block = 4096

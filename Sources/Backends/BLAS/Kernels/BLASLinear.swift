@@ -1,4 +1,5 @@
 import CCMFormat
+import CVectorKernels
 import Engine
 import NaiveBackend
 
@@ -9,30 +10,11 @@ struct Epilogue: Sendable {
 
     func apply(_ out: UnsafeMutablePointer<Float>, rows: Int, n: Int,
                bias: UnsafePointer<Float>?, pool: ThreadPool) {
-        // One specialised loop per activation: the switch stays out of the inner loop.
-        switch activation {
-        case .none:
-            guard bias != nil else { return }
-            Epilogue.rows(out, rows, n, bias, pool) { $0 }
-        case .relu: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .relu) }
-        case .tanh: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.tanh($0) }
-        case .quickGelu: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .quickGelu) }
-        case .geluTanh: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .geluTanh) }
-        case .geluErf: Epilogue.rows(out, rows, n, bias, pool) { VectorMath.activate($0, .geluErf) }
-        }
-    }
-
-    @inline(__always) static func rows(_ out: UnsafeMutablePointer<Float>, _ rows: Int, _ n: Int,
-                                       _ bias: UnsafePointer<Float>?, _ pool: ThreadPool, _ f: (F8) -> F8) {
+        if activation == .none && bias == nil { return }
+        let code = activation.vectorKernelCode, n64 = Int64(n)
         Parallelism.rows(rows, elementsPerRow: n, pool) { range in
-            for r in range {
-                let row = out + r * n
-                if let bias {
-                    RowOps.zip(row, bias, row, n) { x, b in f(x + b) }
-                } else {
-                    RowOps.map(row, row, n, f)
-                }
-            }
+            let first = out + range.lowerBound * n
+            cvk_activation_rows(code, 0, first, n64, bias, first, n64, Int64(range.count), n64)
         }
     }
 }

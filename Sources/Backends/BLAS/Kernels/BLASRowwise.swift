@@ -1,9 +1,11 @@
 import CCMFormat
+import CVectorKernels
 import Engine
 import NaiveBackend
 
-/// `layer_norm`, `l2_normalize`, `softmax` per row of the last dimension, vectorised, rows
-/// spread over the pool for large tensors. Statistics accumulate in `Float` over 16 lanes.
+/// `layer_norm`, `l2_normalize`, `softmax` per row of the last dimension on `CVectorKernels`
+/// (vectorised for the CPU at run time), rows spread over the pool for large tensors.
+/// Statistics accumulate in `Float` over the vector lanes.
 struct BLASRowwise: Kernel {
     enum Function: Sendable {
         case layerNorm(eps: Float)
@@ -52,41 +54,18 @@ struct BLASRowwise: Kernel {
             }
             let g = gamma.pointer, bt = beta.pointer
             Parallelism.rows(rows, elementsPerRow: d, context.pool) { range in
-                for r in range {
-                    let row = src + r * d, o = out + r * d
-                    let mean = RowOps.sum(row, d) / Float(d)
-                    let variance = RowOps.sumOfSquares(row, d, centeredOn: mean) / Float(d)
-                    let inv = F8(repeating: 1 / (variance + eps).squareRoot())
-                    let mv = F8(repeating: mean)
-                    var i = 0
-                    while i + 8 <= d {
-                        let normalized = (RowOps.load(row + i) - mv) * inv
-                        RowOps.store(RowOps.load(bt + i).addingProduct(normalized, RowOps.load(g + i)), o + i)
-                        i += 8
-                    }
-                    while i < d {
-                        o[i] = (row[i] - mean) * inv[0] * g[i] + bt[i]
-                        i += 1
-                    }
-                }
+                let first = range.lowerBound * d
+                cvk_layer_norm_rows(src + first, g, bt, eps, out + first, Int64(range.count), Int64(d))
             }
         case .l2Normalize:
             Parallelism.rows(rows, elementsPerRow: d, context.pool) { range in
-                for r in range {
-                    let row = src + r * d
-                    let norm = F8(repeating: RowOps.sumOfSquares(row, d, centeredOn: 0).squareRoot())
-                    RowOps.map(row, out + r * d, d) { $0 / norm }
-                }
+                let first = range.lowerBound * d
+                cvk_l2_normalize_rows(src + first, out + first, Int64(range.count), Int64(d))
             }
         case .softmax:
             Parallelism.rows(rows, elementsPerRow: d, context.pool) { range in
-                for r in range {
-                    let row = src + r * d, o = out + r * d
-                    let m = F8(repeating: RowOps.max(row, d))
-                    RowOps.map(row, o, d) { VectorMath.exp($0 - m) }
-                    let inv = F8(repeating: 1 / RowOps.sum(UnsafePointer(o), d))
-                    RowOps.map(UnsafePointer(o), o, d) { $0 * inv }
-                }
+                let first = range.lowerBound * d
+                cvk_softmax_rows(src + first, out + first, Int64(range.count), Int64(d))
             }
         }
     }

@@ -1,4 +1,5 @@
 import CBLAS
+import CCPUFeatures
 import Foundation
 
 /// Makes sure OpenBLAS runs its AVX2/AVX-512 kernels.
@@ -29,8 +30,8 @@ enum CoreSelection {
         let before = coreName
         guard fallbackCores.contains(before.lowercased()),
               ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              clipcap_cpu_has_avx2_fma() != 0 else { return "" }
-        let wanted = clipcap_cpu_has_avx512() != 0 ? "SkylakeX" : "Haswell"
+              clipcap_cpu_level() >= CLIPCAP_CPU_AVX2 else { return "" }
+        let wanted = clipcap_cpu_level() >= CLIPCAP_CPU_AVX512 ? "SkylakeX" : "Haswell"
         setenv("OPENBLAS_CORETYPE", wanted, 0)
         guard clipcap_openblas_reselect_core() != 0 else { return "" }
         return "kernels switched from \(before) to \(coreName): OpenBLAS did not recognise this CPU"

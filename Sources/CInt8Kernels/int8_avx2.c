@@ -1,4 +1,7 @@
-// AVX2 int8 micro-kernels (see include/int8_kernels.h and docs/INT8.md).
+// AVX2 int8 micro-kernels (see include/int8_kernels.h and docs/INT8.md): the ci8_avx2_*
+// variants, which int8_dispatch.c calls on CPUs with AVX2 (clipcap_cpu_level()). The whole file
+// is compiled for AVX2+FMA through one `#pragma clang attribute` (no compiler flag: the package
+// has none) and only on x86-64.
 //
 // Layout: weights [N, K] int8 row-major, used straight from the memory-mapped model file (no
 // repacking: docs/INT8.md shows the unpacked 1x4 / 2x4 tiles already stream at the memory bound
@@ -10,20 +13,15 @@
 //   d  = vpmaddwd(p, 1)       8 x int32
 // and d is added to an int32 accumulator. |acc| <= K * 127 * 127 fits int32 for K < 133,000.
 
-#include "int8_kernels.h"
+#include "int8_variants.h"
+
+#if defined(__x86_64__)
 
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 
-int ci8_cpu_has_avx2(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 
 // MARK: - helpers
 
@@ -53,7 +51,7 @@ static inline int32_t dot_scalar(const int8_t *a, const int8_t *b, int64_t n) {
     return acc;
 }
 
-int32_t ci8_dot(const int8_t *a, const int8_t *b, int64_t k) {
+int32_t ci8_avx2_dot(const int8_t *a, const int8_t *b, int64_t k) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i acc = _mm256_setzero_si256();
     const int64_t k32 = k & ~(int64_t)31;
@@ -83,38 +81,22 @@ static inline void quantize32(const float *x, __m256 inv, int8_t *q) {
     _mm256_storeu_si256((__m256i *)q, abcd);
 }
 
-void ci8_quantize_rows(const float *x, int64_t m, int64_t k, int64_t group, int8_t *q, float *scales) {
-    if (group <= 0 || group > k) group = k;
-    const int64_t groups = k > 0 ? (k + group - 1) / group : 0;
+float ci8_avx2_quantize_group(const float *xs, int64_t len, int8_t *q) {
     const __m256 signmask = _mm256_set1_ps(-0.0f);
-    for (int64_t r = 0; r < m; r++) {
-        const float *xr = x + r * k;
-        int8_t *qr = q + r * k;
-        for (int64_t g = 0; g < groups; g++) {
-            const int64_t start = g * group;
-            const int64_t len = (start + group <= k) ? group : k - start;
-            const float *xs = xr + start;
-            __m256 vmax = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 8 <= len; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(signmask, _mm256_loadu_ps(xs + i)));
-            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-            float amax = _mm_cvtss_f32(m4);
-            for (; i < len; i++) { float a = fabsf(xs[i]); if (a > amax) amax = a; }
-            const float scale = amax / 127.0f;
-            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scales[r * groups + g] = scale;
-            const __m256 vinv = _mm256_set1_ps(inv);
-            int64_t j = 0;
-            for (; j + 32 <= len; j += 32) quantize32(xs + j, vinv, qr + start + j);
-            for (; j < len; j++) {
-                float v = nearbyintf(xs[j] * inv);
-                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                qr[start + j] = (int8_t)v;
-            }
-        }
-    }
+    __m256 vmax = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(signmask, _mm256_loadu_ps(xs + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    for (; i < len; i++) { float a = fabsf(xs[i]); if (a > amax) amax = a; }
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    int64_t j = 0;
+    for (; j + 32 <= len; j += 32) quantize32(xs + j, vinv, q + j);
+    ci8_quantize_scalar(xs + j, len - j, inv, q + j);
+    return amax / 127.0f;
 }
 
 // MARK: - per-channel linear
@@ -188,7 +170,7 @@ static inline float finish(int32_t acc, float scale, const float *bias, int64_t 
     return v;
 }
 
-void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,
+void ci8_avx2_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_t k,
                             const int8_t *w, const float *sw, const float *bias,
                             int64_t n0, int64_t n1, float *out, int64_t ldo) {
     int64_t n = n0;
@@ -213,7 +195,7 @@ void ci8_linear_per_channel(const int8_t *xq, const float *sx, int64_t m, int64_
     }
     for (; n < n1; n++) {
         for (int64_t r = 0; r < m; r++) {
-            const int32_t acc = ci8_dot(xq + r * k, w + n * k, k);
+            const int32_t acc = ci8_avx2_dot(xq + r * k, w + n * k, k);
             out[r * ldo + n] = finish(acc, sx[r] * sw[n], bias, n);
         }
     }
@@ -270,12 +252,12 @@ static float dot_blk_1x1(const int8_t *x, const float *sxr, int64_t k, int64_t b
     for (int64_t b = 0; b < nb; b++) {
         const int64_t start = b * block;
         const int64_t len = start + block <= k ? block : k - start;
-        total += (float)ci8_dot(x + start, w + start, len) * sxr[b] * swr[b];
+        total += (float)ci8_avx2_dot(x + start, w + start, len) * sxr[b] * swr[b];
     }
     return total;
 }
 
-void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, int64_t block,
+void ci8_avx2_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, int64_t block,
                       const int8_t *w, const float *sw, const float *bias,
                       int64_t n0, int64_t n1, float *out, int64_t ldo) {
     if (k <= 0 || block <= 0) {
@@ -304,3 +286,7 @@ void ci8_linear_block(const int8_t *xq, const float *sx, int64_t m, int64_t k, i
         }
     }
 }
+
+#pragma clang attribute pop
+
+#endif // __x86_64__
