@@ -27,6 +27,9 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
                        providers: [.apt(["libjpeg-dev"])]),
+        /// WebDataset tar shards are read with libarchive, streaming (docs/SCALE.md).
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
         /// libjpeg's default error handler calls exit(); this C shim turns errors into codes via setjmp.
         .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageShim",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
@@ -58,9 +61,12 @@ let package = Package(
         .target(name: "ClipCap", dependencies: ["Engine", "NaiveBackend", "BLASBackend", "Int8Backend"],
                 path: "Sources/Backends/Standard"),
 
+        // MARK: bulk runs (inputs, shards, checkpoints, writers: docs/SCALE.md)
+        .target(name: "BulkCaption", dependencies: ["Engine", "CArchive"], path: "Sources/Bulk"),
+
         // MARK: command line
         .executableTarget(name: "clipcapctl",
-                          dependencies: ["ClipCap", "ModelConverter",
+                          dependencies: ["ClipCap", "ModelConverter", "BulkCaption",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/clipcapctl"),
 
@@ -73,6 +79,7 @@ let package = Package(
                                                     "CCPUFeatures", "CVectorKernels"],
                     path: "Tests/BackendTests"),
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter"], path: "Tests/EngineTests"),
+        .testTarget(name: "BulkTests", dependencies: ["BulkCaption", "Engine"], path: "Tests/BulkTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat"],
                     path: "Tests/ConverterTests"),
         .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libopenblas-dev libzstd-dev libpng-dev libjpeg-dev)
+packages=(pkg-config libopenblas-dev libzstd-dev libpng-dev libjpeg-dev libarchive-dev)
 # --portability (tools/check_portability.sh, CI): the aarch64 C headers and libraries and qemu,
 # to compile the C kernels for aarch64 and run their self-test there.
 if [ "${1:-}" = "--portability" ]; then

@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import ClipCap
+import BulkCaption
 
 /// A one-line error for the user; `clipcapctl` prints it to stderr and exits non-zero.
 struct CLIError: Error, CustomStringConvertible {
@@ -16,7 +17,9 @@ func printError(_ message: String) {
 /// Whether stderr is a terminal (progress is drawn only then).
 var stderrIsTerminal: Bool { isatty(2) != 0 }
 
-/// A progress line on stderr, redrawn in place; silent when stderr is not a terminal.
+/// A progress bar on stderr, redrawn in place at most ten times a second with the rate and
+/// the time left; silent when stderr is not a terminal, so it never mixes into piped output.
+/// `total` 0 means unknown (a stream of tar members): then it shows the count and the rate.
 final class ProgressLine: @unchecked Sendable {
     private let total: Int
     private let label: String
@@ -24,11 +27,12 @@ final class ProgressLine: @unchecked Sendable {
     private var done = 0
     private let lock = NSLock()
     private var lastDraw = Date.distantPast
+    private let started = Date()
 
     init(total: Int, label: String, enabled: Bool = stderrIsTerminal) {
         self.total = total
         self.label = label
-        self.enabled = enabled && total > 1
+        self.enabled = enabled && total != 1
     }
 
     func advance(_ n: Int = 1) {
@@ -36,44 +40,46 @@ final class ProgressLine: @unchecked Sendable {
         done += n
         guard enabled else { return }
         let now = Date()
-        if done < total && now.timeIntervalSince(lastDraw) < 0.1 { return }
+        if (total == 0 || done < total) && now.timeIntervalSince(lastDraw) < 0.1 { return }
         lastDraw = now
-        let width = 30
-        let filled = total > 0 ? width * done / total : width
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        FileHandle.standardError.write("\r\(label) [\(bar)] \(done)/\(total)".data(using: .utf8)!)
-        if done >= total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+        let elapsed = now.timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rateText = String(format: "%.1f images/s", rate)
+        var line = "\r\(label) \(done)"
+        if total > 0 {
+            let width = 30
+            let filled = min(width, width * done / total)
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            let left = rate > 0 ? Int((Double(total - done) / rate).rounded()) : 0
+            line = "\r\(label) [\(bar)] \(done)/\(total) \(rateText) ETA \(left / 3600 > 0 ? "\(left / 3600)h" : "")\(String(format: "%02d:%02d", left / 60 % 60, left % 60))"
+        } else {
+            line += " \(rateText)"
+        }
+        FileHandle.standardError.write((line + "\u{1B}[K").data(using: .utf8)!)
+        if total > 0 && done >= total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+    }
+
+    /// Runs `body` (which prints a line to stderr) with the bar cleared; the next update redraws it.
+    func pause(_ body: () -> Void) {
+        lock.lock(); defer { lock.unlock() }
+        if enabled && done > 0 { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+        body()
     }
 
     func finish() {
         lock.lock(); defer { lock.unlock() }
-        if enabled && done < total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+        if enabled && (total == 0 || done < total) && done > 0 { FileHandle.standardError.write("\n".data(using: .utf8)!) }
     }
 }
 
 /// Writes `data` to `path` atomically: a temporary file in the same folder, fsync, rename.
 /// An existing file under `path` is untouched if anything fails.
 func writeFileAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let dir = url.deletingLastPathComponent().path
     var isDir: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
         throw CLIError("\(path) is a folder; give a file name to write to")
     }
-    let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    guard FileManager.default.createFile(atPath: tmp, contents: nil) else {
-        throw CLIError("cannot write in \(dir): check that the folder exists and is writable")
-    }
-    do {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        guard rename(tmp, path) == 0 else { throw CLIError("cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
-    } catch {
-        unlink(tmp)
-        throw error
-    }
+    do { try writeAtomically(data, to: path) } catch { throw CLIError("\(error)") }
 }
 
 /// A float32 `.npy` file (format 1.0), as `numpy.load` reads it.
@@ -99,9 +105,12 @@ func jsonLine(_ object: Any) -> String {
     return text
 }
 
-/// Image files under the given paths: files as given, folders walked (sorted, .jpg/.jpeg/.png).
-func collectImages(_ paths: [String]) throws -> [String] {
+/// Image files under the given paths: files as given, folders walked (`FolderListing`:
+/// recursive, links followed, hidden and sidecar files skipped, sorted). Other files in the
+/// folders are counted on stderr, and listed with `verbose`.
+func collectImages(_ paths: [String], verbose: Bool = false) throws -> [String] {
     var out: [String] = []
+    var unsupported: [String] = []
     let fm = FileManager.default
     for p in paths {
         var isDir: ObjCBool = false
@@ -109,18 +118,25 @@ func collectImages(_ paths: [String]) throws -> [String] {
             throw CLIError("\(p): no such file or folder")
         }
         if isDir.boolValue {
-            guard let walker = fm.enumerator(atPath: p) else { throw CLIError("\(p): cannot read the folder") }
-            var found: [String] = []
-            while let rel = walker.nextObject() as? String {
-                let ext = (rel as NSString).pathExtension.lowercased()
-                if ["jpg", "jpeg", "png"].contains(ext) { found.append((p as NSString).appendingPathComponent(rel)) }
-            }
-            out.append(contentsOf: found.sorted())
+            let listing: FolderListing
+            do { listing = try FolderListing(folder: p) } catch { throw CLIError("\(error)") }
+            out += listing.images
+            unsupported += listing.unsupported
         } else {
             out.append(p)
         }
     }
+    reportUnsupported(unsupported, verbose: verbose)
     return out
+}
+
+/// One stderr line counting the files of the folders that are not images; each listed with `verbose`.
+func reportUnsupported(_ files: [String], verbose: Bool) {
+    guard !files.isEmpty else { return }
+    if verbose {
+        for file in files { printError("skipped \(file): not a .jpg, .jpeg or .png file") }
+    }
+    printError("note: \(files.count) file(s) in the folders are not .jpg/.jpeg/.png images and were skipped\(verbose ? "" : " (--verbose lists them)")")
 }
 
 /// `--low-memory` and `--keep-weights`, shared by caption, bench and profile

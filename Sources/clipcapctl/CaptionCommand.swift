@@ -7,9 +7,9 @@ struct CaptionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Caption images (files or folders of .jpg/.png) with a .ccm model.",
-        discussion: "Default output: one line per image, file<TAB>caption[<TAB>caption...]. --json: one JSON object per line.")
+        discussion: "Default output: one line per image, file<TAB>caption[<TAB>caption...]. --json: one JSON object per line. Inputs may also be @list.txt (one path per line), - (one image on stdin), manifests (.txt/.tsv/.csv/.jsonl) and WebDataset tars (shards/{00000..00099}.tar); --out DIR --shards N runs one shard of a sharded, resumable job (docs/SCALE.md). " + CaptionExit.help)
 
-    @Argument(help: "Image files or folders.")
+    @Argument(help: "Image files, folders (recursive), @list.txt, -, manifests or tar shards.")
     var images: [String]
 
     @Option(name: .long, help: "The model file (.ccm).")
@@ -18,7 +18,7 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .long, help: "Backend: naive, blas, int8, or any registered plugin.")
     var backend: String = "blas"
 
-    @Option(name: .long, help: "Threads for our kernels and OpenBLAS (default: all cores).")
+    @Option(name: .long, help: "Threads for our kernels and OpenBLAS (default: the container's CPU quota, else all cores).")
     var threads: Int?
 
     @Option(name: .long, help: "Decoding: greedy, beam or sample.")
@@ -59,6 +59,8 @@ struct CaptionCommand: ParsableCommand {
 
     @OptionGroup var memory: WeightResidencyOption
 
+    @OptionGroup var bulk: BulkOptions
+
     @Flag(name: .long, help: "Verify every tensor checksum on first use.")
     var verifyChecksums = false
 
@@ -71,42 +73,30 @@ struct CaptionCommand: ParsableCommand {
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         if decode == "beam" && num > beams { throw ValidationError("--num (\(num)) cannot exceed --beams (\(beams))") }
+        if bulk.isRequested(for: images) {
+            if jobs > 1 { throw ValidationError("--jobs is not used with manifests, tars, lists, --format, -o or --out (images are batched): drop it") }
+            if dump != nil { throw ValidationError("--dump is for image files and folders, not with manifests, tars, lists, --format, -o or --out") }
+        }
     }
 
     func run() throws {
+        if bulk.isRequested(for: images) { return try runBulk() }
         if let dump {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: dump, isDirectory: &isDir), !isDir.boolValue {
                 throw CLIError("\(dump): not a folder; --dump needs a folder to write the .npy files into")
             }
         }
-        let files = try collectImages(images)
+        let files = try collectImages(images, verbose: verbose)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
-        let totalThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let rowsPerImage = decode == "beam" ? beams : (decode == "sample" ? num : 1)
+        let totalThreads = threads ?? defaultThreads
         // Batching (one session, every phase batched) unless --jobs asks for one-image sessions.
         let batchSize = jobs == 1 ? min(batch ?? LoadOptions.defaultBatchSize, files.count) : 1
-        var options = LoadOptions(backend: backend, threads: max(1, totalThreads / jobs), verifyChecksums: verifyChecksums,
-                                  maxBatch: max(rowsPerImage, 1), maxTokens: maxTokens, batchSize: batchSize)
-        options.batchRows = batchSize * rowsPerImage
-        options.residency = memory.residency
-        let model = try ClipCap.loadModel(path: model, options: options)
+        let model = try ClipCap.loadModel(path: model, options: loadOptions(threads: max(1, totalThreads / jobs), batchSize: batchSize))
         if verbose { reportKernels(model) }
+        let decoding = decodingOptions
 
-        var decoding = DecodingOptions()
-        switch decode {
-        case "beam": decoding.strategy = .beam(width: beams)
-        case "sample": decoding.strategy = .sample
-        default: decoding.strategy = .greedy
-        }
-        decoding.numCandidates = num
-        decoding.topP = topP
-        decoding.topK = topK
-        decoding.temperature = temperature
-        decoding.seed = seed
-        decoding.maxTokens = maxTokens
-
-        let progress = ProgressLine(total: files.count, label: "captioning")
+        let progress = ProgressLine(total: files.count, label: "captioning", enabled: stderrIsTerminal && !bulk.quiet)
         let results = ResultSlots(count: files.count)
         let failures = AtomicCounter()
         let keepFirst = dump != nil
@@ -162,7 +152,8 @@ struct CaptionCommand: ParsableCommand {
         }
         let failed = failures.value
         if failed > 0 {
-            throw CLIError("\(failed) of \(files.count) images could not be captioned (see the messages above)")
+            printError("Error: \(failed) of \(files.count) images could not be captioned (see the messages above)")
+            throw ExitCode(CaptionExit.someImagesFailed)
         }
     }
 
@@ -207,7 +198,7 @@ struct CaptionCommand: ParsableCommand {
         }
     }
 
-    private func reportKernels(_ model: CaptionModel) {
+    func reportKernels(_ model: CaptionModel) {
         printError("backend \(model.backend.name), \(model.options.threads) thread(s)")
         for row in model.kernelAssignment {
             printError("  \(row.graph): \(row.op) x\(row.count) -> \(row.backend)\(row.fallback ? " (fallback: \(model.backend.name) lacks it)" : "")")

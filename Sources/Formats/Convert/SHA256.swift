@@ -2,7 +2,7 @@ import Foundation
 
 /// SHA-256 (FIPS 180-4), for the `source.<role>.sha256` provenance keys. Foundation on Linux
 /// has no CryptoKit, and this is small enough to own.
-struct SHA256 {
+public struct SHA256 {
     private var h0: UInt32 = 0x6a09e667, h1: UInt32 = 0xbb67ae85, h2: UInt32 = 0x3c6ef372, h3: UInt32 = 0xa54ff53a
     private var h4: UInt32 = 0x510e527f, h5: UInt32 = 0x9b05688c, h6: UInt32 = 0x1f83d9ab, h7: UInt32 = 0x5be0cd19
     /// Bytes of an incomplete block (< 64).
@@ -10,6 +10,8 @@ struct SHA256 {
     private var length: UInt64 = 0
     /// Message schedule, reused for every block.
     private var w = [UInt32](repeating: 0, count: 64)
+
+    public init() {}
 
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -22,7 +24,7 @@ struct SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    mutating func update(_ input: some Collection<UInt8>) {
+    public mutating func update(_ input: some Collection<UInt8>) {
         let bytes = Array(input)
         length &+= UInt64(bytes.count)
         var offset = 0
@@ -42,7 +44,7 @@ struct SHA256 {
         pending.append(contentsOf: bytes[offset...])
     }
 
-    mutating func finalize() -> [UInt8] {
+    public mutating func finalize() -> [UInt8] {
         let bitLength = length &* 8
         var tail: [UInt8] = pending + [0x80]
         while tail.count % 64 != 56 { tail.append(0) }
@@ -80,14 +82,14 @@ struct SHA256 {
     @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
     /// Hex digest of a byte string.
-    static func hex(_ bytes: some Collection<UInt8>) -> String {
+    public static func hex(_ bytes: some Collection<UInt8>) -> String {
         var h = SHA256()
         h.update(bytes)
         return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// Hex digest of a file, or of every file of a folder (sorted relative paths and contents).
-    static func hex(fileAt path: String) throws -> String {
+    public static func hex(fileAt path: String) throws -> String {
         var h = SHA256()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {

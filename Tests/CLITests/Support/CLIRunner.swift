@@ -55,20 +55,28 @@ enum CLI {
         return binary
     }
 
-    /// Runs `clipcapctl arguments...` with `timeout` seconds to finish; stdin is /dev/null.
+    /// Runs `clipcapctl arguments...` with `timeout` seconds to finish; stdin is /dev/null (or
+    /// the file `stdin`); `environment` adds to (or, with "", removes from) the test's own.
     /// A run that outlives the timeout is killed (SIGKILL) and reported as `timedOut`.
-    static func run(_ arguments: [String], timeout: TimeInterval = 120, in folder: String? = nil) throws -> CLIResult {
+    static func run(_ arguments: [String], timeout: TimeInterval = 120, in folder: String? = nil,
+                    environment extra: [String: String] = [:], stdin: String? = nil) throws -> CLIResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try requireBinary())
         process.arguments = arguments
         if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"   // a crash shows as a signal, fast
+        for (name, value) in extra { environment[name] = value.isEmpty ? nil : value }
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        if let stdin {
+            guard let handle = FileHandle(forReadingAtPath: stdin) else { throw CocoaError(.fileReadNoSuchFile) }
+            process.standardInput = handle
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
         try process.run()
