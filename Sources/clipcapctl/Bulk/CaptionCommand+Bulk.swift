@@ -71,7 +71,11 @@ extension CaptionCommand {
         }
 
         let loaded: CaptionModel
-        do { loaded = try ClipCap.loadModel(path: model, options: loadOptions(threads: threads ?? defaultThreads)) } catch {
+        // One image at a time unless --batch is given: batched scores can differ in their last
+        // digits with the batch's composition, and shards and resumed runs must write exactly
+        // the bytes an uninterrupted run writes (docs/SCALE.md).
+        let bulkBatch = batch ?? 1
+        do { loaded = try ClipCap.loadModel(path: model, options: loadOptions(threads: threads ?? defaultThreads, batchSize: bulkBatch)) } catch {
             throw permanent("\(error)")
         }
         if verbose { reportKernels(loaded) }
@@ -81,7 +85,8 @@ extension CaptionCommand {
         // The plain text format has no error lines, so its errors stay on stderr even with --quiet.
         let quiet = bulk.quiet && format != .text
         let started = Date()
-        try BulkRunner.run(model: loaded, items: inputs.items(of: selection, skipping: sink.counts.total), options: decodingOptions) { record in
+        try BulkRunner.run(model: loaded, items: inputs.items(of: selection, skipping: sink.counts.total), options: decodingOptions,
+                           batchSize: bulkBatch) { record in
             try sink.write(record)
             if let error = record.error, !quiet { progress.pause { printError("error: " + error) } }
             progress.advance()
