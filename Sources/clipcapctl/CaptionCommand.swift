@@ -51,6 +51,9 @@ struct CaptionCommand: ParsableCommand {
     @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Largest image accepted, in pixels (width x height; default 100000000). Larger images are refused as possible decompression bombs.")
     var maxPixels: Int?
 
+    @Option(name: .long, parsing: .unconditional, help: "Images decoded together through every phase (default \(LoadOptions.defaultBatchSize), measured in docs/PERFORMANCE.md; 1: one at a time). Output stays in input order.")
+    var batch: Int?
+
     @Flag(name: .long, help: "One JSON object per line (docs/JSON.md): file, status, captions, token ids, scores, decode steps, timings, model, backend, decoding.")
     var json = false
 
@@ -72,6 +75,7 @@ struct CaptionCommand: ParsableCommand {
         if let num, num < 1 { throw ValidationError("--num must be at least 1 (got \(num))") }
         if let beams, beams < 1 { throw ValidationError("--beams must be at least 1 (got \(beams))") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1 (got \(maxTokens))") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
         if let maxPixels, maxPixels < 1 { throw ValidationError("--max-pixels must be at least 1 (got \(maxPixels))") }
         if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be positive (got \(temperature))") }
@@ -110,7 +114,9 @@ struct CaptionCommand: ParsableCommand {
         let files = try collectImages(images, verbose: verbose)
         guard !files.isEmpty else { throw CLIError("no .jpg/.jpeg/.png images found in \(images.joined(separator: ", "))") }
         let totalThreads = threads == nil ? defaultThreads : ThreadCount.resolve(threads)
-        let model = try ModelLoading.load(self.model, options: loadOptions(threads: max(1, totalThreads / jobs)))
+        // Batching (one session, every phase batched) unless --jobs asks for one-image sessions.
+        let batchSize = jobs == 1 ? min(batch ?? LoadOptions.defaultBatchSize, files.count) : 1
+        let model = try ModelLoading.load(self.model, options: loadOptions(threads: max(1, totalThreads / jobs), batchSize: batchSize))
         if verbose { reportKernels(model) }
         var decoding = decodingOptions
         decoding.maxTokens = ModelLoading.tokenLimit(maxTokens, model: model)
@@ -128,23 +134,29 @@ struct CaptionCommand: ParsableCommand {
             if case .failure? = results[index] { failures.increment() }
             results[index] = nil
         }
-        let work: @Sendable (Int) -> Void = { index in
-            var outcome: Result<CaptionResult, Error>
-            do {
-                var result = try model.caption(imageAt: files[index], options: settings)
-                if let dumpFolders, let inter = result.intermediates {
+        // Every result goes through here, batched or not: its tensors dumped, then printed in order.
+        let deliver: @Sendable (Int, Result<CaptionResult, Error>) -> Void = { index, outcome in
+            var outcome = outcome
+            if let dumpFolders, case .success(var result) = outcome, let inter = result.intermediates {
+                do {
                     try DumpWriter.write(inter, to: dumpFolders.folder(for: index))
                     result.intermediates = nil
+                    outcome = .success(result)
+                } catch {
+                    outcome = .failure(error)
                 }
-                outcome = .success(result)
-            } catch {
-                outcome = .failure(error)
             }
             results[index] = outcome
             progress.advance()
             printer.ready(index)
         }
-        if jobs == 1 {
+        let work: @Sendable (Int) -> Void = { index in
+            deliver(index, Result { try model.caption(imageAt: files[index], options: settings) })
+        }
+        if jobs == 1 && batchSize > 1 {
+            let requests = files.map { CaptionRequest.file($0, options: settings) }
+            model.captions(requests, batchSize: batchSize) { outcome in deliver(outcome.index, outcome.result) }
+        } else if jobs == 1 {
             for i in 0..<files.count { work(i) }
         } else {
             let next = AtomicCounter()

@@ -25,5 +25,6 @@ enum Commands {
         QuantizeCommand.self,
         CompareCommand.self,
         ServeCommand.self,
+        UpgradeCommand.self,
     ]
 }

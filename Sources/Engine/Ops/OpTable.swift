@@ -117,7 +117,9 @@ public enum OpTable {
             OpDefinition("concat", inputs: 1...1, variadic: true, attributes: ["axis"], operands: [.any], movesData: true),
             OpDefinition("expand", inputs: 2...2, operands: [.any, .any], movesData: true),
             OpDefinition("attention", inputs: 3...3, attributes: ["heads"], operands: [.real], preservesShape: true, cost: .attention),
-            OpDefinition("attention_cached", inputs: 5...5, attributes: ["heads"], operands: [.real], preservesShape: true,
+            // Input 5, optional: per-row cached lengths, i32 [B] (continuous batching).
+            OpDefinition("attention_cached", inputs: 5...6, optional: [5], attributes: ["heads"],
+                         operands: [.real, .real, .real, .real, .real, .ids], preservesShape: true,
                          cost: .cachedAttention),
         ]
         list += SpatialShapeRules.definitions

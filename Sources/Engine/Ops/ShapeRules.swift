@@ -156,6 +156,14 @@ enum ShapeRules {
                     guard cache.shape.count == 3 else { throw Problem(message: "caches must be [B, max_ctx, D]") }
                     try same(cache.shape[2], k.shape[2], "cache width")
                 }
+                // Optional per-row cached lengths (continuous batching): i32 [B].
+                if node.inputs.count > 5, !node.inputs[5].isEmpty {
+                    let lengths = try input(5)
+                    guard lengths.dtype == .i32, lengths.shape.count == 1 else {
+                        throw Problem(message: "past_lengths must be i32 [B], is \(lengths.dtype) rank \(lengths.shape.count)")
+                    }
+                    try same(lengths.shape[0], q.shape[0], "past_lengths and batch")
+                }
             }
             return q.shape
 

@@ -49,10 +49,13 @@ public struct CaptionOutcome: Sendable {
 extension CaptionModel {
     /// Captions every request, with images batched through the engine where the model allows;
     /// one failure is that request's error, never the others'. Results are in request order.
-    /// `batchSize`: images in flight at once (`nil`: the engine's choice for this model).
+    /// `batchSize`: images in flight at once (`nil`: `LoadOptions.batchSize`; at most
+    /// `decoderRows`). Captions are the ones the one-image path gives, whatever the batch.
     public func captions(for requests: [CaptionRequest], batchSize: Int? = nil) -> [CaptionOutcome] {
-        requests.enumerated().map { i, request in
-            CaptionOutcome(index: i, name: request.name, result: Result { try caption(request) })
+        var outcomes = [CaptionOutcome?](repeating: nil, count: requests.count)
+        runBatched(requests, batchSize: batchSize, credits: nil, cancelled: CancelFlag()) { outcomes[$0.index] = $0 }
+        return outcomes.enumerated().map { i, outcome in
+            outcome ?? CaptionOutcome(index: i, name: requests[i].name, result: .failure(ExecutorError.capacityExceeded(detail: "the request was not run")))
         }
     }
 
@@ -69,6 +72,18 @@ extension CaptionModel {
         CaptionStream(model: self, requests: requests, batchSize: batchSize)
     }
 
+    /// Captions a sequence of requests of any length, batched, calling `handler` with each
+    /// outcome in input order on this thread as soon as it and those before it are done.
+    /// Memory stays bounded: at most a few batches of images are decoded ahead.
+    public func captions<S: Sequence & Sendable>(_ requests: S, batchSize: Int? = nil,
+                                                 inOrder handler: (CaptionOutcome) -> Void)
+    where S.Element == CaptionRequest {
+        var order = InOrder()
+        runBatched(requests, batchSize: batchSize, credits: nil, cancelled: CancelFlag()) { outcome in
+            for ready in order.add(outcome) { handler(ready) }
+        }
+    }
+
     /// Captions one request on the one-image path.
     func caption(_ request: CaptionRequest) throws -> CaptionResult {
         switch request.source {
@@ -77,28 +92,97 @@ extension CaptionModel {
         case .pixels(let image, _): return try caption(image: image, options: request.options)
         }
     }
+
+    /// The batch size in force for a call: the caller's, else the load options', within the
+    /// decoder rows the sessions were planned for.
+    func effectiveBatchSize(_ requested: Int?) -> Int { max(1, min(requested ?? options.batchSize, decoderRows)) }
+
+    /// The pipeline: a thread decodes and preprocesses the requests into a bounded queue while
+    /// this thread runs the batch engine on one session. `emit` gets outcomes as captions end
+    /// (any order). `credits`: taken before each request is read (the stream's lookahead).
+    func runBatched<S: Sequence & Sendable>(_ requests: S, batchSize: Int?, credits: DispatchSemaphore?,
+                                            cancelled: CancelFlag, emit: (CaptionOutcome) -> Void)
+    where S.Element == CaptionRequest {
+        let batch = effectiveBatchSize(batchSize)
+        let queue = BoundedQueue<BatchInput>(capacity: 2 * batch)
+        let c = config
+        let producer = Thread {
+            let preprocessor = CLIPPreprocessor(size: c.imageSize, mean: c.mean, std: c.std)
+            for (i, request) in requests.enumerated() {
+                credits?.wait()
+                if cancelled.isSet || !queue.put(Self.prepare(request, index: i, preprocessor: preprocessor)) { break }
+            }
+            queue.close()
+        }
+        producer.start()
+        do {
+            try withSession { session in
+                BatchDecoder(session: session, batchSize: batch).run(next: { queue.take(wait: $0) }, emit: emit)
+            }
+        } catch {
+            // No session (out of memory?): every request gets the error.
+            while case let item = queue.take(wait: true), !(item.isEnd) {
+                switch item {
+                case .image(let image): emit(CaptionOutcome(index: image.index, name: image.name, result: .failure(error)))
+                case .done(let outcome): emit(outcome)
+                default: break
+                }
+            }
+        }
+        queue.close()
+        queue.drain()
+    }
+
+    /// Decodes and preprocesses one request (the pipeline's thread); a bad image is its outcome.
+    static func prepare(_ request: CaptionRequest, index: Int, preprocessor: CLIPPreprocessor) -> BatchInput {
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            let image: RGBImage
+            switch request.source {
+            case .file(let path): image = try ImageDecoder.decode(path: path)
+            case .encoded(let bytes, let name): image = try ImageDecoder.decode(data: bytes, name: name)
+            case .pixels(let pixels, _): image = pixels
+            }
+            let decoded = DispatchTime.now().uptimeNanoseconds
+            let decodeMs = Double(decoded - start) / 1e6
+            if request.options.captureIntermediates {
+                return .image(PreparedImage(index: index, name: request.name, options: request.options, pixels: [],
+                                            image: image, decodeImage: decodeMs, preprocess: 0))
+            }
+            let pixels = preprocessor.process(image)
+            let done = DispatchTime.now().uptimeNanoseconds
+            return .image(PreparedImage(index: index, name: request.name, options: request.options, pixels: pixels,
+                                        image: nil, decodeImage: decodeMs, preprocess: Double(done - decoded) / 1e6))
+        } catch {
+            return .done(CaptionOutcome(index: index, name: request.name, result: .failure(error)))
+        }
+    }
 }
 
-/// Outcomes of `CaptionModel.captionStream`, in input order. The work runs on a thread of its
-/// own and stays at most `lookahead` outcomes ahead of the consumer.
+extension BatchInput {
+    var isEnd: Bool { if case .end = self { return true }; return false }
+}
+
+/// Outcomes of `CaptionModel.captionStream`, in input order. The work runs on threads of its
+/// own (the pipeline's reader and the batch engine) and stays at most `lookahead` requests
+/// ahead of the consumer.
 public struct CaptionStream: AsyncSequence, Sendable {
     public typealias Element = CaptionOutcome
     private let stream: AsyncStream<CaptionOutcome>
     private let credits: DispatchSemaphore
 
     init<S: Sequence & Sendable>(model: CaptionModel, requests: S, batchSize: Int?) where S.Element == CaptionRequest {
-        let lookahead = Swift.max(2, 2 * (batchSize ?? model.options.maxBatch))
+        let batch = model.effectiveBatchSize(batchSize)
+        let lookahead = Swift.max(2, 4 * batch)
         let credits = DispatchSemaphore(value: lookahead)
         self.credits = credits
         stream = AsyncStream(bufferingPolicy: .unbounded) { continuation in
             let cancelled = CancelFlag()
             continuation.onTermination = { _ in cancelled.set(); credits.signal() }
             let worker = Thread {
-                for (i, request) in requests.enumerated() {
-                    credits.wait()
-                    if cancelled.isSet { break }
-                    let result = Result { try model.caption(request) }
-                    continuation.yield(CaptionOutcome(index: i, name: request.name, result: result))
+                var order = InOrder()
+                model.runBatched(requests, batchSize: batch, credits: credits, cancelled: cancelled) { outcome in
+                    for ready in order.add(outcome) { continuation.yield(ready) }
                 }
                 continuation.finish()
             }
@@ -117,6 +201,74 @@ public struct CaptionStream: AsyncSequence, Sendable {
             if outcome != nil { credits.signal() }
             return outcome
         }
+    }
+}
+
+/// Puts outcomes that finish in any order back in input order.
+struct InOrder {
+    private var next = 0
+    private var waiting: [Int: CaptionOutcome] = [:]
+
+    /// Takes one outcome; returns those now ready, in order.
+    mutating func add(_ outcome: CaptionOutcome) -> [CaptionOutcome] {
+        waiting[outcome.index] = outcome
+        var ready: [CaptionOutcome] = []
+        while let o = waiting.removeValue(forKey: next) {
+            ready.append(o)
+            next += 1
+        }
+        return ready
+    }
+}
+
+/// A first-in first-out queue of bounded size between two threads.
+final class BoundedQueue<Element>: @unchecked Sendable {
+    private var items: [Element] = []
+    private var head = 0
+    private var closed = false
+    private let capacity: Int
+    private let condition = NSCondition()
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    /// Appends, waiting while the queue is full; false once the queue is closed.
+    func put(_ item: Element) -> Bool {
+        condition.lock(); defer { condition.unlock() }
+        while items.count - head >= capacity && !closed { condition.wait() }
+        guard !closed else { return false }
+        items.append(item)
+        condition.broadcast()
+        return true
+    }
+
+    /// No more items will be put; waiting takers see the end.
+    func close() {
+        condition.lock(); defer { condition.unlock() }
+        closed = true
+        condition.broadcast()
+    }
+
+    /// Drops what is left.
+    func drain() {
+        condition.lock(); defer { condition.unlock() }
+        items = []
+        head = 0
+        condition.broadcast()
+    }
+
+    /// The next item; with `wait`, waits for one or for the end.
+    func take(wait: Bool) -> BatchInput where Element == BatchInput {
+        condition.lock(); defer { condition.unlock() }
+        while head == items.count {
+            if closed { return .end }
+            if !wait { return .notReady }
+            condition.wait()
+        }
+        let item = items[head]
+        head += 1
+        if head > 64 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+        condition.broadcast()
+        return item
     }
 }
 

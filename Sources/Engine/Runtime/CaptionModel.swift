@@ -28,6 +28,10 @@ public final class CaptionModel: Sendable {
     let mapper: CompiledGraph
     let tokenEmbedding: CompiledGraph
     let decoder: CompiledGraph
+    /// Which of the decoder's inputs carry embeddings, positions and per-row cached lengths.
+    let decoderInputs: DecoderInputs
+    /// Decoder rows a session plans for (KV-cache slots): `max(maxBatch, batchRows ?? batchSize)`.
+    public let decoderRows: Int
     /// The image encoder's weights, mapped stage by stage while it runs and released behind it
     /// (per-image and per-phase residency; nil with `.all`).
     let encoderStages: WeightStages?
@@ -92,14 +96,18 @@ public final class CaptionModel: Sendable {
                 throw ModelLoadError(file: path, detail: "\(error)")
             }
         }
-        let single = SymbolBindings(B: 1, T: 1, nPast: 0, maxCtx: maxContext)
-        imageEncoder = try compile("image_encoder", single)
-        mapper = try compile("mapper", single)
-        tokenEmbedding = try compile("token_embedding", SymbolBindings(B: options.maxBatch, T: 1, nPast: 0, maxCtx: maxContext))
-        decoder = try compile("decoder", SymbolBindings(B: options.maxBatch, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
+        // Encoder and mapper graphs with a symbolic batch take a whole batch of images per run.
+        let images = SymbolBindings(B: options.batchSize, T: 1, nPast: 0, maxCtx: maxContext)
+        imageEncoder = try compile("image_encoder", images)
+        mapper = try compile("mapper", images)
+        let rows = max(options.maxBatch, options.batchRows ?? options.batchSize)
+        decoderRows = rows
+        tokenEmbedding = try compile("token_embedding", SymbolBindings(B: rows, T: 1, nPast: 0, maxCtx: maxContext))
+        decoder = try compile("decoder", SymbolBindings(B: rows, T: config.prefixLength, nPast: 0, maxCtx: maxContext))
         try LoadValidation.checkMemory([imageEncoder, mapper, tokenEmbedding, decoder], path: path, options: options)
         try PipelineCheck.validate(file: path, config: config, tokenizer: tokenizer, imageEncoder: imageEncoder,
                                    mapper: mapper, tokenEmbedding: tokenEmbedding, decoder: decoder)
+        decoderInputs = try DecoderInputs(graph: decoder, file: path)
         if options.residency == .all {
             encoderStages = nil
             mapperPages = nil
@@ -192,9 +200,18 @@ public final class CaptionModel: Sendable {
 
     /// Captions an RGB pixel buffer.
     public func caption(image: RGBImage, options: DecodingOptions = DecodingOptions(), profiler: Profiler? = nil) throws -> CaptionResult {
+        try withSession { try $0.caption(image: image, options: options, profiler: profiler) }
+    }
+
+    /// Whether rows of captions started at different times can share a decoder run (the
+    /// decoder graph takes per-row positions and cached lengths); else batches run in lockstep.
+    public var continuousBatching: Bool { decoderInputs.perRow }
+
+    /// Runs `body` with a session borrowed from the pool.
+    func withSession<R>(_ body: (CaptionSession) throws -> R) throws -> R {
         let session = try sessions.take { try CaptionSession(model: self) }
         defer { sessions.give(session) }
-        return try session.caption(image: image, options: options, profiler: profiler)
+        return try body(session)
     }
 }
 

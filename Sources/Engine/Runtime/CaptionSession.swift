@@ -2,8 +2,9 @@ import CCMFormat
 import Foundation
 import ImageIO
 
-/// One caption in flight: runners (arenas, KV cache) for the four graphs and the decode
-/// buffers, all allocated once and reused for every image this session captions.
+/// The runners (arenas, KV cache) of the four graphs and the decode buffers, all allocated once
+/// and reused for every image this session captions: one image at a time (`caption`), or many
+/// through `BatchDecoder`.
 final class CaptionSession {
     let model: CaptionModel
     let context: ExecutionContext
@@ -12,10 +13,8 @@ final class CaptionSession {
     let tokenEmbedding: GraphRunner
     let decoder: GraphRunner
     let preprocessor: CLIPPreprocessor
-    /// Bytes of one batch row of each KV-cache state, and a buffer for reordering rows.
-    private let stateRowBytes: [Int]
-    private let reorderBuffer: UnsafeMutableRawPointer
-    private var tokenBuffer: [Int32]
+    /// The decoder's KV cache: one slot per decoder row.
+    var cache: KVCache { decoder.cache }
     /// Whether this session has mapped the mapper's and the decoder's pages (per-image residency
     /// maps them once; per-phase, every caption).
     private var mapperMapped = false
@@ -31,19 +30,7 @@ final class CaptionSession {
         decoder = try GraphRunner(graph: model.decoder)
         let c = model.config
         preprocessor = CLIPPreprocessor(size: c.imageSize, mean: c.mean, std: c.std)
-        var rows: [Int] = []
-        var largest = 64
-        for i in 0..<model.decoder.states.count {
-            let bytes = decoder.state(i).bytes
-            rows.append(bytes / model.options.maxBatch)
-            largest = max(largest, bytes)
-        }
-        stateRowBytes = rows
-        reorderBuffer = UnsafeMutableRawPointer.allocate(byteCount: largest, alignment: 64)
-        tokenBuffer = [Int32](repeating: 0, count: model.options.maxBatch)
     }
-
-    deinit { reorderBuffer.deallocate() }
 
     /// Maps pages ahead of their phase, over the pool's threads.
     private func populate(_ pages: TensorPages) { overPool(pages) { model.file.populate($0) } }
@@ -86,10 +73,10 @@ final class CaptionSession {
     private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     private func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
 
-    /// Runs preprocessing, the image encoder, the mapper and the prefill; fills `timings`.
-    /// Afterwards the encoder/mapper outputs and the prefill logits are readable.
-    private func encodeAndPrefill(image: RGBImage, timings: inout PhaseTimings, profiler: Profiler?,
-                                  capture: Bool) throws -> Intermediates? {
+    /// Runs preprocessing, the image encoder and the mapper for one image; fills `timings`.
+    /// Afterwards the prefix is readable in the mapper's output until the next encode.
+    private func encode(image: RGBImage, timings: inout PhaseTimings, profiler: Profiler?,
+                capture: Bool) throws -> Intermediates? {
         let c = model.config
         let begin = now()
         var phase = profiler?.beginPhase("preprocess")
@@ -136,17 +123,110 @@ final class CaptionSession {
                 prefixEmbeddings: Array(UnsafeBufferPointer(start: prefix.floats, count: prefix.elementCount)),
                 prefixLength: c.prefixLength, logits: [])
         }
+        return intermediates
+    }
 
+    /// Encodes and maps preprocessed images (CHW floats each, `CLIPPreprocessor`): one run of
+    /// each graph per batch when its batch dimension is symbolic (weights read once for all
+    /// the images), else one run per image. Returns the prefixes, `[n, P, D]` floats; `timings`
+    /// get each image's share of the encoder's and the mapper's time.
+    func prefixes(of images: [[Float]], timings: inout PhaseTimings) throws -> [Float] {
+        let c = model.config
+        let n = images.count, pixelCount = 3 * c.imageSize * c.imageSize
+        guard n > 0 else { return [] }
+        let t0 = now()
+        var embeddings: [Float] = []
+        for (start, count) in chunks(n, graph: model.imageEncoder) {
+            let input = try imageEncoder.inputBuffer(0, shape: Shape(count, 3, c.imageSize, c.imageSize)).assumingMemoryBound(to: Float.self)
+            for i in 0..<count {
+                guard images[start + i].count == pixelCount else {
+                    throw ExecutorError.capacityExceeded(detail: "preprocessed image has \(images[start + i].count) values, expected \(pixelCount)")
+                }
+                images[start + i].withUnsafeBufferPointer { (input + i * pixelCount).update(from: $0.baseAddress!, count: pixelCount) }
+            }
+            try run(imageEncoder, streaming: model.encoderStages, symbols: SymbolBindings(B: count, T: 1, nPast: 0, maxCtx: model.maxContext), profiler: nil)
+            let out = imageEncoder.output(0)
+            embeddings.append(contentsOf: UnsafeBufferPointer(start: out.floats, count: out.elementCount))
+        }
+        let t1 = now()
+        let width = embeddings.count / n
+        var prefixes: [Float] = []
+        mapAhead(model.mapperPages, mapped: &mapperMapped)
+        for (start, count) in chunks(n, graph: model.mapper) {
+            let input = try mapper.inputBuffer(0, shape: Shape(count, width)).assumingMemoryBound(to: Float.self)
+            embeddings.withUnsafeBufferPointer { input.update(from: $0.baseAddress! + start * width, count: count * width) }
+            try mapper.run(symbols: SymbolBindings(B: count, T: 1, nPast: 0, maxCtx: model.maxContext), context: context, profiler: nil)
+            let prefix = mapper.output(0)
+            guard prefix.shape == Shape(count, c.prefixLength, c.hiddenSize) else {
+                throw ExecutorError.shapeMismatch(graph: "mapper", node: "(output)", detail: "prefix_embeddings is \(prefix.shape), expected [\(count), \(c.prefixLength), \(c.hiddenSize)]")
+            }
+            prefixes.append(contentsOf: UnsafeBufferPointer(start: prefix.floats, count: prefix.elementCount))
+        }
+        if let pages = model.mapperPages, model.options.residency == .perPhase { release(pages) }
+        mapAhead(model.decoderPages, mapped: &decoderMapped)
+        let t2 = now()
+        timings.imageEncoder = ms(t0, t1) / Double(n)
+        timings.mapper = ms(t1, t2) / Double(n)
+        return prefixes
+    }
+
+    /// Runs of `graph` covering `n` images: whole planned batches when its first input's batch
+    /// is symbolic, else one image per run.
+    private func chunks(_ n: Int, graph: CompiledGraph) -> [(start: Int, count: Int)] {
+        let size = graph.inputs[0].shape.first == .symbol("B") ? max(1, graph.plannedSymbols.B) : 1
+        return stride(from: 0, to: n, by: size).map { ($0, min(size, n - $0)) }
+    }
+
+    /// Runs preprocessing, the image encoder, the mapper and the prefill into cache slot 0;
+    /// fills `timings`. Afterwards the encoder/mapper outputs and the prefill logits are readable.
+    private func encodeAndPrefill(image: RGBImage, timings: inout PhaseTimings, profiler: Profiler?,
+                                  capture: Bool) throws -> Intermediates? {
+        let intermediates = try encode(image: image, timings: &timings, profiler: profiler, capture: capture)
+        let t3 = now()
         // Prefill: the prefix runs once, for one row; candidates then share it.
-        phase = profiler?.beginPhase("prefill")
-        let decoderInput = try decoder.inputBuffer(0, shape: prefix.shape)
+        let phase = profiler?.beginPhase("prefill")
+        let prefix = mapper.output(0)
+        cache.clear()
+        _ = cache.allocate(1)
+        let decoderInput = try decoder.inputBuffer(model.decoderInputs.embeds, shape: prefix.shape)
         decoderInput.copyMemory(from: prefix.data, byteCount: prefix.byteCount)
-        try decoder.run(symbols: SymbolBindings(B: 1, T: c.prefixLength, nPast: 0, maxCtx: model.maxContext), context: context, profiler: profiler)
-        try FiniteCheck.require(decoder.output(0), graph: "decoder", value: "logits after the prefix")
+        _ = try runDecoder(rows: 1, positions: model.config.prefixLength, firstSlot: 0, profiler: profiler)
         let t4 = now()
         if let phase { profiler?.endPhase("prefill", start: phase) }
         timings.prefill = ms(t3, t4)
         return intermediates
+    }
+
+    /// Runs the decoder over `rows` rows of `positions` new positions each (the embeddings
+    /// already written into its `inputs_embeds` buffer) for cache slots `firstSlot..<firstSlot+rows`,
+    /// each at its own cached length; then counts the new positions in the cache. Graphs without
+    /// per-row inputs need every one of those slots at the same length. Returns the logits `[rows, V]`.
+    func runDecoder(rows: Int, positions: Int, firstSlot: Int, profiler: Profiler?) throws -> TensorView {
+        let slots = firstSlot..<(firstSlot + rows)
+        let lengths = cache.lengths
+        var longest = 0
+        for s in slots { longest = max(longest, lengths[s]) }
+        guard longest + positions <= model.maxContext else {
+            throw ExecutorError.capacityExceeded(detail: "the caption reached the KV-cache capacity of \(model.maxContext) positions")
+        }
+        let inputs = model.decoderInputs
+        if let p = inputs.positions {
+            let ids = try decoder.inputBuffer(p, shape: Shape(rows, positions)).assumingMemoryBound(to: Int32.self)
+            for (b, s) in slots.enumerated() {
+                for t in 0..<positions { ids[b * positions + t] = Int32(lengths[s] + t) }
+            }
+        }
+        if let l = inputs.pastLengths {
+            let past = try decoder.inputBuffer(l, shape: Shape(rows)).assumingMemoryBound(to: Int32.self)
+            for (b, s) in slots.enumerated() { past[b] = Int32(lengths[s]) }
+        } else if slots.contains(where: { lengths[$0] != longest }) {
+            throw ExecutorError.capacityExceeded(detail: "decoder rows hold different lengths but the graph has no past_lengths input (lockstep only)")
+        }
+        // n_past: every row's length (lockstep graphs); with per-row lengths the longest (the profiler's estimate).
+        let symbols = SymbolBindings(B: rows, T: positions, nPast: longest, maxCtx: model.maxContext)
+        try decoder.run(symbols: symbols, context: context, profiler: profiler, firstSlot: firstSlot)
+        cache.advance(slots, by: positions)
+        return decoder.output(0)
     }
 
     func caption(image: RGBImage, options: DecodingOptions, profiler: Profiler?) throws -> CaptionResult {
@@ -156,16 +236,26 @@ final class CaptionSession {
                                                  capture: options.captureIntermediates)
         let t4 = now()
         var stepper = DecoderStepper(session: self, profiler: profiler)
-        let c = model.config
-        let captions: [Caption]
-        switch options.strategy {
-        case .greedy:
-            captions = try Decoders.greedy(stepper: &stepper, options: options, config: c, tokenizer: model.tokenizer, capture: &intermediates)
-        case .sample:
-            captions = try Decoders.sample(stepper: &stepper, options: options, config: c, tokenizer: model.tokenizer, capture: &intermediates)
-        case .beam(let width):
-            captions = try Decoders.beam(stepper: &stepper, width: width, options: options, config: c, tokenizer: model.tokenizer, capture: &intermediates)
+        var program = Decoders.program(for: options, config: model.config, tokenizer: model.tokenizer, room: stepper.remaining)
+        var logits = stepper.prefillLogits()
+        let vocab = logits.shape.last
+        var first = true
+        var captions: [Caption] = []
+        while true {
+            try FiniteCheck.require(logits, graph: "decoder", value: first ? "logits after the prefix" : "logits at decode step \(stepper.steps)")
+            let rows = logits.floats
+            let step = first ? program.advance(logits: { _ in UnsafePointer(rows) }, vocab: vocab)
+                             : program.advance(logits: { UnsafePointer(rows + $0 * vocab) }, vocab: vocab)
+            guard case .feed(let tokens, let parents) = step else {
+                if case .finished(let done) = step { captions = done }
+                break
+            }
+            // After the prefill every row is the prefix's: copy it; later, follow the parents.
+            if first { stepper.expand(to: tokens.count) } else if let parents { stepper.reorder(parents) }
+            logits = try stepper.advance(tokens)
+            first = false
         }
+        if options.captureIntermediates { intermediates?.logits = program.capturedLogits }
         if let pages = model.decoderPages, model.options.residency == .perPhase {
             release(pages)
         }
@@ -201,81 +291,56 @@ final class CaptionSession {
     /// Logits of the last decoder run: `[B, V]`.
     func logits() -> TensorView { decoder.output(0) }
 
-    /// Copies KV-cache row 0 (the prefix) into rows 1..<count.
-    func expandStates(to count: Int, rows: Int) {
-        for (i, rowBytes) in stateRowBytes.enumerated() {
-            let base = decoder.state(i).data
-            let used = min(rowBytes, rows * (rowBytes / model.maxContext))
-            for b in 1..<max(count, 1) { (base + b * rowBytes).copyMemory(from: base, byteCount: used) }
-        }
-    }
-
-    /// Reorders KV-cache rows: new row b = old row parents[b] (beam search).
-    func reorderStates(parents: [Int], rows: Int) {
-        for (i, rowBytes) in stateRowBytes.enumerated() {
-            let base = decoder.state(i).data
-            let used = min(rowBytes, rows * (rowBytes / model.maxContext))
-            for (b, p) in parents.enumerated() { (reorderBuffer + b * rowBytes).copyMemory(from: base + p * rowBytes, byteCount: used) }
-            for b in 0..<parents.count { (base + b * rowBytes).copyMemory(from: reorderBuffer + b * rowBytes, byteCount: used) }
-        }
-    }
-
-    /// Runs one decode step for `tokens` (one per row) at position `nPast`; returns the logits.
-    func step(tokens: [Int], nPast: Int, profiler: Profiler?) throws -> TensorView {
+    /// Runs one decode step for `tokens`: token `b` goes to cache slot `firstSlot + b`, at that
+    /// slot's own length. Returns the logits `[tokens.count, V]`.
+    func step(tokens: [Int], firstSlot: Int = 0, profiler: Profiler?) throws -> TensorView {
         let b = tokens.count
-        guard b <= model.options.maxBatch else {
-            throw ExecutorError.capacityExceeded(detail: "\(b) candidates exceed the model's batch capacity \(model.options.maxBatch) (load with a larger maxBatch)")
-        }
-        guard nPast + 1 <= model.maxContext else {
-            throw ExecutorError.capacityExceeded(detail: "the caption reached the KV-cache capacity of \(model.maxContext) positions")
+        guard firstSlot + b <= cache.slots else {
+            throw ExecutorError.capacityExceeded(detail: "\(b) decoder rows exceed the model's batch capacity \(cache.slots) (load with a larger maxBatch or batchSize)")
         }
         let ids = try tokenEmbedding.inputBuffer(0, shape: Shape(b, 1)).assumingMemoryBound(to: Int32.self)
         for i in 0..<b { ids[i] = Int32(truncatingIfNeeded: tokens[i]) }
-        let symbols = SymbolBindings(B: b, T: 1, nPast: nPast, maxCtx: model.maxContext)
-        try tokenEmbedding.run(symbols: symbols, context: context, profiler: profiler)
+        try tokenEmbedding.run(symbols: SymbolBindings(B: b, T: 1, nPast: 0, maxCtx: model.maxContext), context: context, profiler: profiler)
         let emb = tokenEmbedding.output(0)
-        try FiniteCheck.require(emb, graph: "token_embedding", value: "embeddings at position \(nPast)")
-        let input = try decoder.inputBuffer(0, shape: emb.shape)
+        let input = try decoder.inputBuffer(model.decoderInputs.embeds, shape: emb.shape)
         input.copyMemory(from: emb.data, byteCount: emb.byteCount)
-        try decoder.run(symbols: symbols, context: context, profiler: profiler)
-        let logits = decoder.output(0)
-        try FiniteCheck.require(logits, graph: "decoder", value: "logits at position \(nPast)")
-        return logits
+        return try runDecoder(rows: b, positions: 1, firstSlot: firstSlot, profiler: profiler)
     }
 }
 
-/// The decode loop's view of a session: tracks the position and counts steps.
+/// The one-image decode loop's view of a session: its rows are cache slots `0..<rows`.
 struct DecoderStepper {
     let session: CaptionSession
     let profiler: Profiler?
-    var nPast: Int
     var steps = 0
 
     init(session: CaptionSession, profiler: Profiler?) {
         self.session = session
         self.profiler = profiler
-        self.nPast = session.model.config.prefixLength
     }
 
     /// Logits after prefill (batch 1).
     func prefillLogits() -> TensorView { session.logits() }
 
-    /// Expands the single prefilled row to `count` rows.
-    func expand(to count: Int) { if count > 1 { session.expandStates(to: count, rows: nPast) } }
+    /// Copies the single prefilled slot into `count` slots.
+    func expand(to count: Int) {
+        let cache = session.cache
+        guard count > cache.active, let more = cache.allocate(count - cache.active) else { return }
+        for s in more { cache.copy(from: 0, to: s) }
+    }
 
     /// Feeds one token per row; returns `[rows, V]` logits.
     mutating func advance(_ tokens: [Int]) throws -> TensorView {
         let phase = profiler?.beginPhase("decode_step_\(steps)")
-        let out = try session.step(tokens: tokens, nPast: nPast, profiler: profiler)
+        let out = try session.step(tokens: tokens, profiler: profiler)
         if let phase { profiler?.endPhase("decode_step_\(steps)", start: phase) }
-        nPast += 1
         steps += 1
         return out
     }
 
     /// Beam search: rows now continue from these parent rows.
-    func reorder(_ parents: [Int]) { session.reorderStates(parents: parents, rows: nPast) }
+    func reorder(_ parents: [Int]) { session.cache.reorder(Array(0..<parents.count), from: parents) }
 
     /// Tokens the cache can still take.
-    var remaining: Int { session.model.maxContext - nPast }
+    var remaining: Int { session.model.maxContext - session.cache.lengths[0] }
 }

@@ -16,6 +16,16 @@ public struct LoadOptions: Sendable {
     public var maxBatch: Int = 8
     /// Largest number of tokens a caption may have; sizes the KV cache.
     public var maxTokens: Int = 100
+    /// Images the batch and streaming calls (`captions(for:)`, `captionStream`, `caption DIR`)
+    /// decode together at most. The KV cache has `max(maxBatch, batchRows ?? batchSize)` rows, and each
+    /// image takes one row per candidate (greedy 1, beam its width): the batch is as many
+    /// images as fit. Measured on this project's machine: docs/PERFORMANCE.md.
+    public var batchSize: Int = LoadOptions.defaultBatchSize
+    /// The default `batchSize`.
+    public static let defaultBatchSize = 32
+    /// KV-cache rows the sessions plan for batching (nil: `max(maxBatch, batchSize)`): set it
+    /// to `batchSize × beams` to batch that many beam-search images at once.
+    public var batchRows: Int? = nil
     /// With `residency == .all`: map all of the model's pages at load (`MAP_POPULATE`) rather
     /// than faulting them in one by one during the first caption (every weight is read by the
     /// first caption anyway). The other residencies map each phase's pages ahead of it instead.
@@ -37,8 +47,10 @@ public struct LoadOptions: Sendable {
         set { residency = newValue ? .perPhase : .perImage }
     }
 
-    public init(backend: String = "auto", threads: Int? = nil, verifyChecksums: Bool = true, maxBatch: Int = 8, maxTokens: Int = 100) {
+    public init(backend: String = "auto", threads: Int? = nil, verifyChecksums: Bool = true, maxBatch: Int = 8,
+                maxTokens: Int = 100, batchSize: Int = LoadOptions.defaultBatchSize) {
         self.backend = backend
+        self.batchSize = max(1, batchSize)
         if let threads { self.threads = max(1, threads) }
         self.verifyChecksums = verifyChecksums
         self.maxBatch = max(1, maxBatch)

@@ -1,13 +1,13 @@
 import CCMFormat
 import Foundation
 
-/// Runs one compiled graph for one session: owns the arena, the state buffers and the
-/// per-node operand views, all allocated once; a run allocates nothing.
+/// Runs one compiled graph for one session: owns the arena, the graph's states (a `KVCache`)
+/// and the per-node operand views, all allocated once; a run allocates nothing.
 final class GraphRunner: @unchecked Sendable {
     let graph: CompiledGraph
+    /// The graph's states (the decoder's KV cache), planned for the worst case's `B` and `max_ctx`.
+    let cache: KVCache
     private let arena: UnsafeMutableRawPointer
-    private let stateBuffers: [UnsafeMutableRawPointer]
-    private let stateCapacity: [Int]
     private var shapes: [Shape?]
     private var pointers: [UnsafeMutableRawPointer?]
     private var inputViews: [[TensorView]]
@@ -17,22 +17,9 @@ final class GraphRunner: @unchecked Sendable {
 
     init(graph: CompiledGraph) throws {
         self.graph = graph
+        cache = try KVCache(graph: graph.name, states: graph.states, slots: graph.plannedSymbols.B,
+                            capacity: graph.plannedSymbols.maxCtx)
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(graph.arenaBytes, 64), alignment: 64)
-        var buffers: [UnsafeMutableRawPointer] = []
-        var capacities: [Int] = []
-        for spec in graph.states {
-            let shape = try MemoryPlanner.resolve(spec.shape, graph.plannedSymbols)
-            guard let elements = shape.checkedElementCount,
-                  let bytes = ByteCount.aligned(elements, elementSize: spec.dtype.size, to: 1) else {
-                throw ExecutorError.capacityExceeded(detail: "graph '\(graph.name)': state '\(spec.name)' of shape \(shape) is too large")
-            }
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
-            buffers.append(buffer)
-            capacities.append(bytes)
-        }
-        stateBuffers = buffers
-        stateCapacity = capacities
         let count = graph.valueKinds.count
         shapes = [Shape?](repeating: nil, count: count)
         pointers = [UnsafeMutableRawPointer?](repeating: nil, count: count)
@@ -43,7 +30,7 @@ final class GraphRunner: @unchecked Sendable {
         for v in 0..<count {
             switch graph.valueKinds[v] {
             case .intermediate(let offset, _): pointers[v] = arena + offset
-            case .state(let i): pointers[v] = stateBuffers[i]
+            case .state(let i): pointers[v] = cache.pointer(state: i, slot: 0)
             case .constant(let w):
                 // Weights never change shape: set once here, not on every run.
                 pointers[v] = w.view.data
@@ -55,7 +42,6 @@ final class GraphRunner: @unchecked Sendable {
 
     deinit {
         arena.deallocate()
-        for b in stateBuffers { b.deallocate() }
         dummy.deallocate()
     }
 
@@ -77,22 +63,19 @@ final class GraphRunner: @unchecked Sendable {
         return TensorView(data: pointers[v]!, shape: shapes[v]!, dtype: graph.valueTypes[v])
     }
 
-    /// State buffer `index` (the whole capacity) with its element count per batch row.
-    func state(_ index: Int) -> (data: UnsafeMutableRawPointer, bytes: Int) {
-        (stateBuffers[index], stateCapacity[index])
-    }
-
-    /// Zeroes every state (a new image).
-    func resetStates() {
-        for (i, b) in stateBuffers.enumerated() { b.initializeMemory(as: UInt8.self, repeating: 0, count: stateCapacity[i]) }
-    }
-
     /// Runs every node in order. Inputs must have been written with `inputBuffer` first.
     /// `atStage(s)` is called just before node `stageStarts[s]` runs (ascending node indices:
-    /// how `WeightStages` maps each stage's weights as it begins).
-    func run(symbols: SymbolBindings, context: ExecutionContext, profiler: Profiler?,
+    /// how `WeightStages` maps each stage's weights as it begins). The states are seen from
+    /// cache slot `firstSlot` on: batch row `b` reads and writes slot `firstSlot + b`.
+    func run(symbols: SymbolBindings, context: ExecutionContext, profiler: Profiler?, firstSlot: Int = 0,
              stageStarts: [Int] = [], atStage: (Int) -> Void = { _ in }) throws {
         var nextStage = 0
+        if !graph.states.isEmpty {
+            guard firstSlot >= 0, firstSlot + symbols.B <= cache.slots, symbols.maxCtx <= cache.capacity else {
+                throw ExecutorError.capacityExceeded(detail: "graph '\(graph.name)': \(symbols.B) rows from slot \(firstSlot) exceed the KV cache's \(cache.slots) slots of \(cache.capacity) positions")
+            }
+            for (i, v) in graph.stateValue.enumerated() { pointers[v] = cache.pointer(state: i, slot: firstSlot) }
+        }
         context.bind("B", symbols.B)
         context.bind("T", symbols.T)
         context.bind("n_past", symbols.nPast)

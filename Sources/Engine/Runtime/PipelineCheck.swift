@@ -24,21 +24,24 @@ enum PipelineCheck {
         try io(imageEncoder, inputs: 1, outputs: 1)
         try io(mapper, inputs: 1, outputs: 1)
         try io(tokenEmbedding, inputs: 1, outputs: 1)
-        try io(decoder, inputs: 1, outputs: 1)
+        try io(decoder, inputs: decoder.inputs.count == 1 ? 1 : 3, outputs: 1)  // DecoderInputs checks the names
         guard imageEncoder.inputs[0].dtype == .f32, tokenEmbedding.inputs[0].dtype == .i32 else {
             throw fail("image_encoder must take f32 pixels and token_embedding i32 ids")
         }
         let pixels = imageEncoder.inputs[0].shape
-        guard pixels == [.fixed(1), .fixed(3), .fixed(config.imageSize), .fixed(config.imageSize)] else {
+        // One image ([1, ...]) or a batch ([B, ...]) per run.
+        guard pixels.count == 4, pixels[0] == .fixed(1) || pixels[0] == .symbol("B"),
+              Array(pixels.dropFirst()) == [.fixed(3), .fixed(config.imageSize), .fixed(config.imageSize)] else {
             throw fail("image_encoder takes \(pixels) but image.size is \(config.imageSize)")
         }
         let embedding = imageEncoder.plannedOutputShapes[0]
         let mapperIn = try MemoryPlanner.resolve(mapper.inputs[0].shape, mapper.plannedSymbols)
-        guard embedding == mapperIn else {
+        // Batch dimensions may differ (a batched encoder feeding a one-image mapper): the rest may not.
+        guard embedding.rank == mapperIn.rank, (1..<embedding.rank).allSatisfy({ embedding[$0] == mapperIn[$0] }) else {
             throw fail("image_encoder produces \(embedding) but mapper takes \(mapperIn)")
         }
         let prefix = mapper.plannedOutputShapes[0]
-        guard prefix == Shape(1, config.prefixLength, config.hiddenSize) else {
+        guard prefix.rank == 3, prefix[1] == config.prefixLength, prefix[2] == config.hiddenSize else {
             throw fail("mapper produces \(prefix), but clipcap.prefix_length is \(config.prefixLength) and decoder.hidden_size \(config.hiddenSize)")
         }
         let tokens = tokenEmbedding.plannedOutputShapes[0]

@@ -219,15 +219,18 @@ enum ClipVisionConverter {
 
     // MARK: - Graph
 
-    /// pixel_values [1,3,S,S] -> image_embedding [1,E], as OpenAI's `VisionTransformer.forward`.
+    /// pixel_values [B,3,S,S] -> image_embedding [B,E], as OpenAI's `VisionTransformer.forward`
+    /// (a batch of images per run: every product reads the weights once for all of them).
     static func buildGraph(_ hp: VisionHyperparameters) -> ComputeGraph {
         let s = hp.imageSize, p = hp.patchSize, g = s / p, eps = hp.layerNormEps
         var b = GraphBuilder()
-        var x = b.reshape("patches.split", "pixel_values", [1, 3, g, p, g, p])
+        // Shape 0 keeps the input's dimension: the batch.
+        var x = b.reshape("patches.split", "pixel_values", [0, 3, g, p, g, p])
         x = b.add("permute", "patches.order", [x], ["perm": .ints([0, 2, 4, 1, 3, 5])])
-        x = b.reshape("patches.flat", x, [1, g * g, 3 * p * p])
+        x = b.reshape("patches.flat", x, [0, g * g, 3 * p * p])
         x = b.linear("patch_embed", x, w: "clip.patch_embed.weight", b: nil)
-        x = b.add("concat", "with_class", ["clip.class_embedding", x], ["axis": .int(1)])
+        let cls = b.add("expand", "class_per_image", ["clip.class_embedding", x])
+        x = b.add("concat", "with_class", [cls, x], ["axis": .int(1)])
         x = b.add("add", "with_positions", [x, "clip.positional_embedding"])
         x = b.layerNorm("ln_pre", x, gamma: "clip.ln_pre.weight", beta: "clip.ln_pre.bias", eps: eps)
         for l in 0..<hp.layers {
@@ -247,9 +250,9 @@ enum ClipVisionConverter {
         x = b.slice("class_token", x, axis: 1, start: .int(0), length: .int(1))
         x = b.layerNorm("ln_post", x, gamma: "clip.ln_post.weight", beta: "clip.ln_post.bias", eps: eps)
         x = b.linear("project", x, w: "clip.proj.weight", b: nil)
-        b.reshape("embedding", x, [1, hp.embedDim], output: "image_embedding")
+        b.reshape("embedding", x, [0, hp.embedDim], output: "image_embedding")
         return ComputeGraph(name: "image_encoder",
-                            inputs: [ValueSpec(name: "pixel_values", dtype: .f32, shape: [.fixed(1), .fixed(3), .fixed(s), .fixed(s)])],
+                            inputs: [ValueSpec(name: "pixel_values", dtype: .f32, shape: [.symbol("B"), .fixed(3), .fixed(s), .fixed(s)])],
                             outputs: ["image_embedding"], nodes: b.nodes)
     }
 }

@@ -114,11 +114,13 @@ enum GPT2Converter {
         return try head.load() == wte.load()
     }
 
-    /// inputs_embeds [B, T, D] (+ KV caches) -> logits [B, V] of the last position.
+    /// inputs_embeds [B, T, D], position_ids i32 [B, T], past_lengths i32 [B] (+ KV caches)
+    /// -> logits [B, V] of the last position. Every row has its own position and cached length
+    /// (continuous batching: rows of captions started at different steps); docs/OPS.md.
     static func buildDecoder(_ s: GPT2Settings) -> ComputeGraph {
         let d = s.hidden, eps = s.layerNormEps
         var b = GraphBuilder()
-        let pos = b.slice("positions", "gpt2.wpe", axis: 0, start: .symbol("n_past"), length: .symbol("T"))
+        let pos = b.add("gather", "positions", ["gpt2.wpe", "position_ids"])
         var x = b.add("add", "with_positions", ["inputs_embeds", pos])
         var states: [ValueSpec] = []
         let headDim = Double(d / s.heads)
@@ -133,7 +135,7 @@ enum GPT2Converter {
             let v = b.slice(n + "v", qkv, axis: 2, start: .int(Int64(2 * d)), length: .int(Int64(d)))
             var scale = s.scaleAttention ? 1 / headDim.squareRoot() : 1
             if s.scaleByLayer { scale /= Double(l + 1) }
-            let a = b.add("attention_cached", n + "attn", [q, k, v, "k_cache.\(l)", "v_cache.\(l)"],
+            let a = b.add("attention_cached", n + "attn", [q, k, v, "k_cache.\(l)", "v_cache.\(l)", "past_lengths"],
                           ["heads": .int(Int64(s.heads)), "scale": .float(scale)])
             let o = b.linear(n + "attn_proj", a, w: t + "attn.c_proj.weight", b: t + "attn.c_proj.bias")
             x = b.add("add", n + "attn_residual", [x, o])
@@ -148,7 +150,9 @@ enum GPT2Converter {
         x = b.linear("lm_head", x, w: s.tiedHead ? "gpt2.wte" : "gpt2.lm_head", b: nil, layout: "oi")
         b.reshape("logits", x, [0, s.vocab], output: "logits")
         return ComputeGraph(name: "decoder",
-                            inputs: [ValueSpec(name: "inputs_embeds", dtype: .f32, shape: [.symbol("B"), .symbol("T"), .fixed(d)])],
+                            inputs: [ValueSpec(name: "inputs_embeds", dtype: .f32, shape: [.symbol("B"), .symbol("T"), .fixed(d)]),
+                                     ValueSpec(name: "position_ids", dtype: .i32, shape: [.symbol("B"), .symbol("T")]),
+                                     ValueSpec(name: "past_lengths", dtype: .i32, shape: [.symbol("B")])],
                             outputs: ["logits"], states: states, nodes: b.nodes)
     }
 }

@@ -45,7 +45,8 @@ struct BertSettings {
     var intermediate: Int?
 }
 
-/// Builds the `mapper` graph: image_embedding [1, E] -> prefix_embeddings [1, P, D].
+/// Builds the `mapper` graph: image_embedding [B, E] -> prefix_embeddings [B, P, D] (MLP; the
+/// BERT and transformer mappers take one image, [1, E]).
 enum MapperConverter {
     static let source = "clip_project."
 
@@ -70,8 +71,11 @@ enum MapperConverter {
         case .transformer:
             info = try transformerMapper(ws, &planner, &b, x: x, e: e, d: d, options: options)
         }
+        // The MLP maps a batch of images per run; the BERT and transformer mappers one image
+        // (their graphs concatenate constants along a batch of one).
+        let batch: Dim = mapping == .mlp ? .symbol("B") : .fixed(1)
         let graph = ComputeGraph(name: "mapper",
-                                 inputs: [ValueSpec(name: "image_embedding", dtype: .f32, shape: [.fixed(1), .fixed(e)])],
+                                 inputs: [ValueSpec(name: "image_embedding", dtype: .f32, shape: [batch, .fixed(e)])],
                                  outputs: ["prefix_embeddings"], nodes: b.nodes)
         return (ConvertedPart(graph: graph, tensors: planner.tensors), info)
     }
@@ -100,7 +104,7 @@ enum MapperConverter {
         }
         var h = b.linear("mlp.0", x, w: "mapper.mlp.0.weight", b: "mapper.mlp.0.bias", activation: "tanh")
         h = b.linear("mlp.2", h, w: "mapper.mlp.2.weight", b: "mapper.mlp.2.bias")
-        b.reshape("prefix", h, [1, p, d], output: "prefix_embeddings")
+        b.reshape("prefix", h, [0, p, d], output: "prefix_embeddings")
         return MapperInfo(mapping: .mlp, prefixLength: p, projectedLength: 0, layers: 2)
     }
 

@@ -22,11 +22,14 @@ extension CaptionCommand {
         return decoding
     }
 
-    /// The load options the flags ask for, with `threads` threads per model.
-    func loadOptions(threads: Int) -> LoadOptions {
-        let batch = decode == "beam" ? beamWidth : (decode == "sample" ? candidates : 1)
+    /// The load options the flags ask for, with `threads` threads per model and `batchSize`
+    /// images batched (nil: `--batch`, else the default); the KV cache gets a row per candidate.
+    func loadOptions(threads: Int, batchSize: Int? = nil) -> LoadOptions {
+        let rowsPerImage = decode == "beam" ? beamWidth : (decode == "sample" ? candidates : 1)
+        let images = batchSize ?? batch ?? LoadOptions.defaultBatchSize
         var options = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify,
-                                  maxBatch: max(batch, 1), maxTokens: maxTokens)
+                                  maxBatch: max(rowsPerImage, 1), maxTokens: maxTokens, batchSize: images)
+        options.batchRows = images * rowsPerImage
         options.residency = memory.residency
         if let maxPixels { options.imageLimits.maxPixels = maxPixels }
         return options
@@ -69,7 +72,11 @@ extension CaptionCommand {
         }
 
         let loaded: CaptionModel
-        do { loaded = try ModelLoading.load(model, options: loadOptions(threads: threads == nil ? defaultThreads : ThreadCount.resolve(threads))) } catch {
+        // One image at a time unless --batch is given: batched scores can differ in their last
+        // digits with the batch's composition, and shards and resumed runs must write exactly
+        // the bytes an uninterrupted run writes (docs/SCALE.md).
+        let bulkBatch = batch ?? 1
+        do { loaded = try ModelLoading.load(model, options: loadOptions(threads: threads == nil ? defaultThreads : ThreadCount.resolve(threads), batchSize: bulkBatch)) } catch {
             throw permanent("\(error)")
         }
         if verbose { reportKernels(loaded) }
@@ -79,7 +86,8 @@ extension CaptionCommand {
         // The plain text format has no error lines, so its errors stay on stderr even with --quiet.
         let quiet = bulk.quiet && format != .text
         let started = Date()
-        try BulkRunner.run(model: loaded, items: inputs.items(of: selection, skipping: sink.counts.total), options: decodingOptions) { record in
+        try BulkRunner.run(model: loaded, items: inputs.items(of: selection, skipping: sink.counts.total), options: decodingOptions,
+                           batchSize: bulkBatch) { record in
             try sink.write(record)
             if let error = record.error, !quiet { progress.pause { printError("error: " + error) } }
             progress.advance()

@@ -31,6 +31,9 @@ enum FusedAttention {
         var headDim: Int
         var scale: Float
         var causal: Bool
+        /// Per-row cached lengths (continuous batching): batch entry `b` then sees
+        /// `pastLengths[b] + queries` keys and `keys` is the largest of them (scratch sizing).
+        var pastLengths: UnsafePointer<Int32>? = nil
     }
 
     static func run(_ p: Problem, context: ExecutionContext) {
@@ -55,6 +58,8 @@ enum FusedAttention {
 
     @inline(__always) static func head(_ p: Problem, task: Int, scores: UnsafeMutablePointer<Float>) {
         let b = task / p.heads, h = task % p.heads
+        var p = p
+        if let lengths = p.pastLengths { p.keys = Int(lengths[b]) + p.queries }
         let column = h * p.headDim
         let qBase = p.q + b * p.queryBatchStride + column
         let kBase = p.k + b * p.keyBatchStride + column
@@ -98,17 +103,18 @@ struct BLASAttention: Kernel {
 }
 
 /// `attention_cached`: copies `k`, `v` into cache rows `[n_past, n_past + T)`, then
-/// `FusedAttention` of `q` over cache rows `[0, n_past + T)`, causal.
+/// `FusedAttention` of `q` over cache rows `[0, n_past + T)`, causal. With `past_lengths`
+/// (continuous batching) each row has its own `n_past` and attends alone.
 struct BLASAttentionCached: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let spec: AttentionSpec
 
     init?(_ request: KernelRequest) throws {
-        try request.requireInputs(5, atMost: 5)
+        try request.requireInputs(5, atMost: 6)
         label = NodeLabel(request.node)
         spec = try AttentionSpec(request, cached: true)
-        guard let operands = FloatOperands(request) else { return nil }
+        guard let operands = FloatOperands(request, skipping: [CacheGeometry.pastLengthsInput]) else { return nil }
         self.operands = operands
     }
 
@@ -118,18 +124,20 @@ struct BLASAttentionCached: Kernel {
         let g = try spec.geometry(q: q.shape, k: k.shape, v: v.shape, label)
         guard g.queries == g.keys else { throw label.error("q \(q.shape) and k \(k.shape) must have the same T") }
         let c = try CacheGeometry(kCache: kCache.shape, vCache: vCache.shape, batch: g.batch, model: g.model,
-                                  newRows: g.keys, nPast: try label.symbol("n_past", context), label)
+                                  newRows: g.keys, inputs: inputs, context: context, label)
         let out = try operands.output(outputs, expected: q.shape)
         let block = g.keys * g.model
         for b in 0..<g.batch {
-            let target = (b * c.capacity + c.nPast) * g.model
+            let target = (b * c.capacity + c.nPast(b)) * g.model
             (kCache.floats + target).update(from: k.pointer + b * block, count: block)
             (vCache.floats + target).update(from: v.pointer + b * block, count: block)
         }
+        var maxKeys = 0
+        for b in 0..<g.batch { maxKeys = max(maxKeys, c.nPast(b) + g.keys) }
         FusedAttention.run(FusedAttention.Problem(
             q: q.pointer, k: UnsafePointer(kCache.floats), v: UnsafePointer(vCache.floats), out: out,
             queryBatchStride: g.queries * g.model, keyBatchStride: c.capacity * g.model,
-            batch: g.batch, heads: spec.heads, queries: g.queries, keys: c.nPast + g.keys, model: g.model,
-            headDim: g.headDim, scale: g.scale, causal: true), context: context)
+            batch: g.batch, heads: spec.heads, queries: g.queries, keys: maxKeys, model: g.model,
+            headDim: g.headDim, scale: g.scale, causal: true, pastLengths: c.pastLengths), context: context)
     }
 }

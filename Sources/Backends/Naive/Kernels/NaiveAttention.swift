@@ -71,16 +71,18 @@ struct NaiveAttention: Kernel {
 
 /// `attention_cached`: writes `k`, `v` `[B, T, D]` into rows `[n_past, n_past + T)` of the
 /// caches `[B, max_ctx, D]`, then causal attention of `q` over cache rows `[0, n_past + T)`.
+/// With the optional sixth input `past_lengths` (i32 `[B]`), row `b` uses its own
+/// `n_past = past_lengths[b]` (continuous batching: rows of different captions).
 struct NaiveAttentionCached: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let spec: AttentionSpec
 
     init?(_ request: KernelRequest) throws {
-        try request.requireInputs(5, atMost: 5)
+        try request.requireInputs(5, atMost: 6)
         label = NodeLabel(request.node)
         spec = try AttentionSpec(request, cached: true)
-        guard let operands = FloatOperands(request) else { return nil }
+        guard let operands = FloatOperands(request, skipping: [CacheGeometry.pastLengthsInput]) else { return nil }
         self.operands = operands
     }
 
@@ -90,46 +92,80 @@ struct NaiveAttentionCached: Kernel {
         let g = try spec.geometry(q: q.shape, k: k.shape, v: v.shape, label)
         guard g.queries == g.keys else { throw label.error("q \(q.shape) and k \(k.shape) must have the same T") }
         let c = try CacheGeometry(kCache: kCache.shape, vCache: vCache.shape, batch: g.batch, model: g.model,
-                                  newRows: g.keys, nPast: try label.symbol("n_past", context), label)
+                                  newRows: g.keys, inputs: inputs, context: context, label)
         let out = try operands.output(outputs, expected: q.shape)
         for b in 0..<g.batch {
             for t in 0..<g.keys {
                 for e in 0..<g.model {
                     let source = (b * g.keys + t) * g.model + e
-                    let target = (b * c.capacity + c.nPast + t) * g.model + e
+                    let target = (b * c.capacity + c.nPast(b) + t) * g.model + e
                     kCache.floats[target] = k.pointer[source]
                     vCache.floats[target] = v.pointer[source]
                 }
             }
         }
-        let total = c.nPast + g.keys
         for b in 0..<g.batch {
+            let past = c.nPast(b), total = past + g.keys
             for h in 0..<spec.heads {
                 NaiveAttentionMath.head(
                     q: q.pointer + b * g.queries * g.model, k: kCache.floats + b * c.capacity * g.model,
                     v: vCache.floats + b * c.capacity * g.model, out: out + b * g.queries * g.model,
                     queries: g.queries, stride: g.model, column: h * g.headDim, headDim: g.headDim,
-                    scale: g.scale) { i in min(total, c.nPast + i + 1) }
+                    scale: g.scale) { i in min(total, past + i + 1) }
             }
         }
     }
 }
 
-/// Checks of the KV caches of one `attention_cached` call, shared by every backend.
+/// Checks of the KV caches of one `attention_cached` call, shared by every backend: the cache
+/// shapes, and each row's cached length (`past_lengths[b]` when the node has that input, else
+/// the run's `n_past` for every row) against the capacity.
 public struct CacheGeometry {
+    /// Index of the optional `past_lengths` input (i32 `[B]`).
+    public static let pastLengthsInput = 5
     /// Rows of each batch entry in the cache (`max_ctx`).
     public let capacity: Int
-    public let nPast: Int
+    /// `n_past` of every row, when the node has no `past_lengths` input.
+    private let uniform: Int
+    /// Per-row lengths (valid during the call), or nil.
+    private let lengths: UnsafePointer<Int32>?
 
-    public init(kCache: Shape, vCache: Shape, batch: Int, model: Int, newRows: Int, nPast: Int, _ label: NodeLabel) throws {
+    public init(kCache: Shape, vCache: Shape, batch: Int, model: Int, newRows: Int,
+                inputs: [TensorView], context: ExecutionContext, _ label: NodeLabel) throws {
         guard kCache.rank == 3, kCache == vCache, kCache[0] == batch, kCache[2] == model else {
             throw label.error("caches \(kCache) / \(vCache) must both be [\(batch), max_ctx, \(model)]")
         }
-        guard nPast >= 0 else { throw label.error("n_past is \(nPast)") }
-        guard nPast + newRows <= kCache[1] else {
-            throw label.error("KV cache overflow: n_past \(nPast) + \(newRows) new positions > capacity \(kCache[1]) (decoder.max_context); generate fewer tokens")
-        }
         capacity = kCache[1]
-        self.nPast = nPast
+        let index = Self.pastLengthsInput
+        if inputs.count > index, inputs[index].shape.rank > 0 {
+            let view = inputs[index]
+            guard view.dtype == .i32, view.shape.rank == 1, view.shape[0] == batch else {
+                throw label.error("past_lengths is \(view.dtype) \(view.shape), expected i32 [\(batch)]")
+            }
+            let p = UnsafePointer(view.data.assumingMemoryBound(to: Int32.self))
+            for b in 0..<batch {
+                let past = Int(p[b])
+                guard past >= 0 else { throw label.error("past_lengths[\(b)] is \(past)") }
+                guard past + newRows <= capacity else {
+                    throw label.error("KV cache overflow: row \(b) has \(past) cached + \(newRows) new positions > capacity \(capacity) (decoder.max_context); generate fewer tokens")
+                }
+            }
+            lengths = p
+            uniform = 0
+        } else {
+            let nPast = try label.symbol("n_past", context)
+            guard nPast >= 0 else { throw label.error("n_past is \(nPast)") }
+            guard nPast + newRows <= capacity else {
+                throw label.error("KV cache overflow: n_past \(nPast) + \(newRows) new positions > capacity \(capacity) (decoder.max_context); generate fewer tokens")
+            }
+            lengths = nil
+            uniform = nPast
+        }
     }
+
+    /// The per-row lengths (`past_lengths`, valid during the call), nil when every row has `n_past`.
+    public var pastLengths: UnsafePointer<Int32>? { lengths }
+
+    /// Cached positions of row `b` before this call.
+    @inline(__always) public func nPast(_ b: Int) -> Int { lengths.map { Int($0[b]) } ?? uniform }
 }
