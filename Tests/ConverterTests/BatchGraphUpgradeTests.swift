@@ -1,4 +1,5 @@
 import CCMFormat
+import Ops
 import Foundation
 import XCTest
 @testable import ModelConverter

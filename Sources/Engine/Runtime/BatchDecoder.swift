@@ -13,6 +13,8 @@ struct PreparedImage {
     /// Milliseconds spent decoding and preprocessing (in the pipeline's thread).
     let decodeImage: Double
     let preprocess: Double
+    /// What the decoder noticed about the image (`CaptionResult.warnings`).
+    var warnings: [String] = []
 }
 
 /// What the batch engine pulls from its source.
@@ -114,6 +116,7 @@ final class BatchDecoder {
             var r = try model.caption(image: image.image!, options: image.options)
             r.timings.decodeImage = image.decodeImage
             r.timings.total += image.decodeImage
+            r.warnings = image.warnings
             return r
         }
         return CaptionOutcome(index: image.index, name: image.name, result: result)
@@ -124,13 +127,32 @@ final class BatchDecoder {
     private func start(_ images: [PreparedImage], emit: (CaptionOutcome) -> Void) {
         let model = session.model, c = model.config
         var shared = PhaseTimings()
-        let prefixes: [Float]
+        var prefixes: [Float]
         do {
             prefixes = try session.prefixes(of: images.map(\.pixels), timings: &shared)
         } catch {
             for image in images { emit(CaptionOutcome(index: image.index, name: image.name, result: .failure(error))) }
             return
         }
+        // One image whose embedding or prefix holds NaN/infinity fails alone, naming the graph.
+        var images = images
+        let prefixWidth = c.prefixLength * c.hiddenSize
+        var kept: [Float] = []
+        var keptImages: [PreparedImage] = []
+        for (i, image) in images.enumerated() {
+            let ok = prefixes.withUnsafeBufferPointer { FiniteCheck.allFinite($0.baseAddress! + i * prefixWidth, count: prefixWidth) }
+            if ok {
+                kept.append(contentsOf: prefixes[(i * prefixWidth)..<((i + 1) * prefixWidth)])
+                keptImages.append(image)
+            } else {
+                let graph = session.embeddingsFinite.indices.contains(i) && !session.embeddingsFinite[i] ? "image_encoder" : "mapper"
+                emit(CaptionOutcome(index: image.index, name: image.name,
+                                    result: .failure(NonFiniteValuesError(graph: graph, value: graph == "mapper" ? "prefix_embeddings" : "image_embedding"))))
+            }
+        }
+        guard !keptImages.isEmpty else { return }
+        images = keptImages
+        prefixes = kept
         let jobs = images.map { image in
             var timings = shared
             timings.decodeImage = image.decodeImage
@@ -273,7 +295,8 @@ final class BatchDecoder {
         timings.decode = ms(job.decodeStart, now())
         timings.decodeSteps = job.steps
         timings.total = timings.decodeImage + timings.preprocess + timings.imageEncoder + timings.mapper + timings.prefill + timings.decode
-        return CaptionOutcome(index: job.image.index, name: job.image.name,
-                              result: .success(CaptionResult(captions: captions, timings: timings, intermediates: nil)))
+        var result = CaptionResult(captions: captions, timings: timings, intermediates: nil)
+        result.warnings = job.image.warnings
+        return CaptionOutcome(index: job.image.index, name: job.image.name, result: .success(result))
     }
 }

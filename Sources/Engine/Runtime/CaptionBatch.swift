@@ -106,11 +106,12 @@ extension CaptionModel {
         let batch = effectiveBatchSize(batchSize)
         let queue = BoundedQueue<BatchInput>(capacity: 2 * batch)
         let c = config
+        let limits = options.imageLimits
         let producer = Thread {
             let preprocessor = CLIPPreprocessor(size: c.imageSize, mean: c.mean, std: c.std)
             for (i, request) in requests.enumerated() {
                 credits?.wait()
-                if cancelled.isSet || !queue.put(Self.prepare(request, index: i, preprocessor: preprocessor)) { break }
+                if cancelled.isSet || !queue.put(Self.prepare(request, index: i, preprocessor: preprocessor, limits: limits)) { break }
             }
             queue.close()
         }
@@ -134,25 +135,26 @@ extension CaptionModel {
     }
 
     /// Decodes and preprocesses one request (the pipeline's thread); a bad image is its outcome.
-    static func prepare(_ request: CaptionRequest, index: Int, preprocessor: CLIPPreprocessor) -> BatchInput {
+    static func prepare(_ request: CaptionRequest, index: Int, preprocessor: CLIPPreprocessor, limits: ImageLimits) -> BatchInput {
         let start = DispatchTime.now().uptimeNanoseconds
         do {
             let image: RGBImage
+            var warnings: [String] = []
             switch request.source {
-            case .file(let path): image = try ImageDecoder.decode(path: path)
-            case .encoded(let bytes, let name): image = try ImageDecoder.decode(data: bytes, name: name)
+            case .file(let path): (image, warnings) = try ImageDecoder.decodeWithWarnings(path: path, limits: limits)
+            case .encoded(let bytes, let name): (image, warnings) = try ImageDecoder.decodeWithWarnings(data: bytes, name: name, limits: limits)
             case .pixels(let pixels, _): image = pixels
             }
             let decoded = DispatchTime.now().uptimeNanoseconds
             let decodeMs = Double(decoded - start) / 1e6
             if request.options.captureIntermediates {
                 return .image(PreparedImage(index: index, name: request.name, options: request.options, pixels: [],
-                                            image: image, decodeImage: decodeMs, preprocess: 0))
+                                            image: image, decodeImage: decodeMs, preprocess: 0, warnings: warnings))
             }
             let pixels = preprocessor.process(image)
             let done = DispatchTime.now().uptimeNanoseconds
             return .image(PreparedImage(index: index, name: request.name, options: request.options, pixels: pixels,
-                                        image: nil, decodeImage: decodeMs, preprocess: Double(done - decoded) / 1e6))
+                                        image: nil, decodeImage: decodeMs, preprocess: Double(done - decoded) / 1e6, warnings: warnings))
         } catch {
             return .done(CaptionOutcome(index: index, name: request.name, result: .failure(error)))
         }

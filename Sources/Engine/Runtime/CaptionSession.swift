@@ -130,6 +130,9 @@ final class CaptionSession {
     /// each graph per batch when its batch dimension is symbolic (weights read once for all
     /// the images), else one run per image. Returns the prefixes, `[n, P, D]` floats; `timings`
     /// get each image's share of the encoder's and the mapper's time.
+    /// After `prefixes(of:)`: whether each image's embedding was finite.
+    private(set) var embeddingsFinite: [Bool] = []
+
     func prefixes(of images: [[Float]], timings: inout PhaseTimings) throws -> [Float] {
         let c = model.config
         let n = images.count, pixelCount = 3 * c.imageSize * c.imageSize
@@ -150,6 +153,8 @@ final class CaptionSession {
         }
         let t1 = now()
         let width = embeddings.count / n
+        // Which images' embeddings are finite: a NaN there is reported as the encoder's.
+        embeddingsFinite = (0..<n).map { i in embeddings.withUnsafeBufferPointer { FiniteCheck.allFinite($0.baseAddress! + i * width, count: width) } }
         var prefixes: [Float] = []
         mapAhead(model.mapperPages, mapped: &mapperMapped)
         for (start, count) in chunks(n, graph: model.mapper) {

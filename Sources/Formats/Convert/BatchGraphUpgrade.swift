@@ -1,4 +1,5 @@
 import CCMFormat
+import Ops
 import Foundation
 
 /// Why a model file's decoder graph cannot be given per-row inputs.
