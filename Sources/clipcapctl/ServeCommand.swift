@@ -14,8 +14,8 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "The model file (.ccm).")
     var model: String
 
-    @Option(name: .long, help: "Backend: naive, blas, int8, or any registered plugin.")
-    var backend: String = "blas"
+    @Option(name: .long, help: "Backend: auto (int8 for quantized files where the CPU runs it, blas otherwise), naive, blas, int8, or any registered plugin.")
+    var backend: String = "auto"
 
     @Option(name: .long, help: "Threads for our kernels and OpenBLAS (default: all cores).")
     var threads: Int?
@@ -61,8 +61,7 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var memory: WeightResidencyOption
 
-    @Flag(name: .long, help: "Verify every tensor checksum on first use.")
-    var verifyChecksums = false
+    @OptionGroup var checksums: ChecksumOption
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
@@ -103,10 +102,10 @@ struct ServeCommand: ParsableCommand {
         configuration.drainTimeoutSeconds = drainTimeout
         if let tokenFile { configuration.bearerToken = try readToken(tokenFile) }
 
-        var options = LoadOptions(backend: backend, threads: threads, verifyChecksums: verifyChecksums,
+        var options = LoadOptions(backend: backend, threads: threads, verifyChecksums: checksums.verify,
                                   maxBatch: maxCandidates, maxTokens: maxTokensLimit)
         options.residency = memory.residency
-        let loaded = try ClipCap.loadModel(path: model, options: options)
+        let loaded = try ModelLoading.load(model, options: options)
         let server = try CaptionServer(model: loaded, configuration: configuration, logger: logger)
         try await server.run()
     }
