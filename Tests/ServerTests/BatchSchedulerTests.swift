@@ -45,7 +45,10 @@ final class BatchSchedulerTests: XCTestCase {
             let served = try await task.value
             XCTAssertEqual(served.batchSize, 3, "three queued requests with --max-batch 3 form one batch")
             let alone = try model.caption(imageAt: ServerFixtures.samples[5], options: o)
-            XCTAssertEqual(served.result.captions, alone.captions)
+            // Same captions and ids; batched products may round scores differently in the last digits.
+            XCTAssertEqual(served.result.captions.map(\.text), alone.captions.map(\.text))
+            XCTAssertEqual(served.result.captions.map(\.tokenIDs), alone.captions.map(\.tokenIDs))
+            for (a, b) in zip(served.result.captions, alone.captions) { XCTAssertEqual(a.score, b.score, accuracy: 1e-4) }
         }
     }
 
