@@ -2,7 +2,7 @@ import CBLAS
 import CCMFormat
 import CCPUFeatures
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// The fast fp32 backend: `linear` on AVX-512 kernels where the CPU has them (1-16 rows: few-row
 /// kernels that read each weight once for all rows; more rows with `io` weights: the panel
@@ -67,14 +67,14 @@ public final class BLASBackend: Backend {
         case "layer_norm", "l2_normalize", "softmax": return try BLASRowwise(request)
         case "permute": return try BLASPermute(request)
         // Plain block copies: the naive backend's kernels are already what this one would do.
-        case "reshape": return try NaiveReshape(request)
-        case "slice": return try NaiveSlice(request)
-        case "concat": return try NaiveConcat(request)
-        case "expand": return try NaiveExpand(request)
+        case "reshape": return try ReshapeKernel(request)
+        case "slice": return try SliceKernel(request)
+        case "concat": return try ConcatKernel(request)
+        case "expand": return try ExpandKernel(request)
         case "attention": return try BLASAttention(request)
         case "attention_cached": return try BLASAttentionCached(request)
         case "conv2d": return try BLASConv2d(request)
-        case "avg_pool2d": return try NaiveAvgPool2d(request)
+        case "avg_pool2d": return try AvgPool2dKernel(request)
         default: return nil
         }
     }

@@ -1,8 +1,9 @@
-import BLASBackend
 import Foundation
 import CCMFormat
 import CInt8Kernels
 import Engine
+import KernelSupport
+import BLASBackend
 import NaiveBackend
 
 /// The SIMD int8 backend: `linear_i8` on AVX2 micro-kernels (activations quantized per row on

@@ -1,7 +1,6 @@
-import BLASBackend
 import CCMFormat
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `conv2d_i8` on the int8 micro-kernels: per image, the padded input is unfolded into rows
 /// `[H'·W', C·kh·kw]` (one row per output pixel), the rows are quantized like `linear_i8`'s

@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// `gather` on an int8 table (written by `clipcapctl quantize --quantize-embeddings`): each
 /// requested row is dequantized as it is copied, so the table stays int8 in the file's memory.

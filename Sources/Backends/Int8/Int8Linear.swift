@@ -1,8 +1,7 @@
-import BLASBackend
 import CCMFormat
 import CInt8Kernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `linear_i8` on the int8 micro-kernels: `out = act(x · dequant(w)ᵀ + b)`.
 ///

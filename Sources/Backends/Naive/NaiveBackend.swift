@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// The reference backend: every operator of docs/OPS.md as plain Swift loops, accumulating in
 /// `Double`. Slow by design and obviously correct; every other backend is tested against it, and
@@ -42,16 +43,16 @@ public final class NaiveBackend: Backend {
         case "add", "mul": return try NaiveBinary(request)
         case "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu": return try NaiveUnary(request)
         case "layer_norm", "l2_normalize", "softmax": return try NaiveRowwise(request)
-        case "reshape": return try NaiveReshape(request)
+        case "reshape": return try ReshapeKernel(request)
         case "permute": return try NaivePermute(request)
-        case "slice": return try NaiveSlice(request)
-        case "concat": return try NaiveConcat(request)
-        case "expand": return try NaiveExpand(request)
+        case "slice": return try SliceKernel(request)
+        case "concat": return try ConcatKernel(request)
+        case "expand": return try ExpandKernel(request)
         case "attention": return try NaiveAttention(request)
         case "attention_cached": return try NaiveAttentionCached(request)
         case "conv2d": return try NaiveConv2d(request)
         case "conv2d_i8": return try NaiveConv2d(quantized: request)
-        case "avg_pool2d": return try NaiveAvgPool2d(request)
+        case "avg_pool2d": return try AvgPool2dKernel(request)
         default: return nil
         }
     }

@@ -1,7 +1,7 @@
 import CCMFormat
 import CVectorKernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `gather`: rows of the table copied (`f32`, straight from the model file) or widened
 /// (`f16`, `bf16`) into the output. No widened copy of the table is kept.

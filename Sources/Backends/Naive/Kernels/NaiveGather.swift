@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// `gather`: `out[i] = table[ids[i]]`. The table may be `f32`, `f16` or `bf16`; each element is
 /// widened as it is read, so no widened copy of a large embedding table is kept.
