@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "KernelSupport", dependencies: ["Engine", "CCMFormat", "CVectorKernels"], path: "Sources/Backends/Support"),
         .target(name: "NaiveBackend", dependencies: ["Engine", "KernelSupport"], path: "Sources/Backends/Naive"),
         .target(name: "BLASBackend", dependencies: ["Engine", "KernelSupport", "CBLAS", "CCPUFeatures", "CVectorKernels", "CFloatKernels"], path: "Sources/Backends/BLAS"),
-        .target(name: "Int8Backend", dependencies: ["Engine", "KernelSupport", "CInt8Kernels", "BLASBackend", "NaiveBackend"], path: "Sources/Backends/Int8"),
+        .target(name: "Int8Backend", dependencies: ["Engine", "KernelSupport", "CInt8Kernels"], path: "Sources/Backends/Int8"),
         .target(name: "ClipCap", dependencies: ["Engine", "NaiveBackend", "BLASBackend", "Int8Backend"],
                 path: "Sources/Backends/Standard"),
 
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "BulkTests", dependencies: ["BulkCaption", "Engine"], path: "Tests/BulkTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat", "Ops"],
                     path: "Tests/ConverterTests"),
-        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "KernelSupport", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],
+        .testTarget(name: "Int8Tests", dependencies: ["ClipCap", "Int8Backend", "KernelSupport", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],
                     path: "Tests/Int8Tests"),
         /// The HTTP service over real loopback sockets, and `clipcapctl serve` as a subprocess (docs/SERVE.md).
         .testTarget(name: "ServerTests", dependencies: ["CaptionServer", "clipcapctl", "ClipCap", "ModelConverter",

@@ -1,4 +1,4 @@
-import BLASBackend
+import ClipCap
 import CCMFormat
 import Engine
 import Foundation
@@ -16,9 +16,7 @@ final class Int8PipelineTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        BackendRegistry.shared.register(NaiveBackend())
-        BackendRegistry.shared.register(BLASBackend())
-        BackendRegistry.shared.register(Int8Backend())
+        ClipCap.registerStandardBackends()
         dir = NSTemporaryDirectory() + "clipcap-int8-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }

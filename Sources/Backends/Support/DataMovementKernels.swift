@@ -149,3 +149,20 @@ public struct ExpandKernel: Kernel {
         for n in 0..<outShape[0] { (out + n * x.count).update(from: x.pointer, count: x.count) }
     }
 }
+
+/// The dispatch entries of the kernels above, for every backend that runs them as they are
+/// (one definition of each entry; `avgPool2d` is the pooling kernel's).
+public enum SharedKernels {
+    /// `reshape`, `slice`, `concat`, `expand`: block copies.
+    public static func dataMovement(weightTypes: [DType], note: String) -> [KernelEntry] {
+        [KernelEntry("reshape", weightTypes: weightTypes, note: note) { try ReshapeKernel($0) },
+         KernelEntry("slice", weightTypes: weightTypes, note: note) { try SliceKernel($0) },
+         KernelEntry("concat", weightTypes: weightTypes, note: note) { try ConcatKernel($0) },
+         KernelEntry("expand", weightTypes: weightTypes, note: note) { try ExpandKernel($0) }]
+    }
+
+    /// `avg_pool2d` (`AvgPool2dKernel`).
+    public static func avgPool2d(note: String) -> KernelEntry {
+        KernelEntry("avg_pool2d", note: note) { try AvgPool2dKernel($0) }
+    }
+}
