@@ -69,9 +69,12 @@ let package = Package(
                 path: "Sources/Engine/Runtime"),
 
         // MARK: backends (plugins: each registers itself with Engine's BackendRegistry)
-        .target(name: "NaiveBackend", dependencies: ["Engine"], path: "Sources/Backends/Naive"),
-        .target(name: "BLASBackend", dependencies: ["Engine", "CBLAS", "CCPUFeatures", "CVectorKernels", "CFloatKernels", "NaiveBackend"], path: "Sources/Backends/BLAS"),
-        .target(name: "Int8Backend", dependencies: ["Engine", "CInt8Kernels", "BLASBackend", "NaiveBackend"], path: "Sources/Backends/Int8"),
+        /// What the backends share (node labels, operand views, attention/slice/conv specs, shared
+        /// copy kernels, vector activations), so that no backend target imports another.
+        .target(name: "KernelSupport", dependencies: ["Engine", "CCMFormat", "CVectorKernels"], path: "Sources/Backends/Support"),
+        .target(name: "NaiveBackend", dependencies: ["Engine", "KernelSupport"], path: "Sources/Backends/Naive"),
+        .target(name: "BLASBackend", dependencies: ["Engine", "KernelSupport", "CBLAS", "CCPUFeatures", "CVectorKernels", "CFloatKernels"], path: "Sources/Backends/BLAS"),
+        .target(name: "Int8Backend", dependencies: ["Engine", "KernelSupport", "CInt8Kernels"], path: "Sources/Backends/Int8"),
         .target(name: "ClipCap", dependencies: ["Engine", "NaiveBackend", "BLASBackend", "Int8Backend"],
                 path: "Sources/Backends/Standard"),
 
@@ -103,14 +106,14 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["TorchFormats", "TestSupport"], path: "Tests/TorchTests"),
         .testTarget(name: "ImageTests", dependencies: ["ImageIO", "TestSupport"], path: "Tests/ImageTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
-        .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "NaiveBackend", "BLASBackend", "CCMFormat",
+        .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "KernelSupport", "NaiveBackend", "BLASBackend", "CCMFormat",
                                                     "CCPUFeatures", "CVectorKernels"],
                     path: "Tests/BackendTests"),
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter", "Ops", "TestSupport"], path: "Tests/EngineTests"),
         .testTarget(name: "BulkTests", dependencies: ["BulkCaption", "Engine"], path: "Tests/BulkTests"),
         .testTarget(name: "ConverterTests", dependencies: ["ModelConverter", "CCMFormat", "Ops"],
                     path: "Tests/ConverterTests"),
-        .testTarget(name: "Int8Tests", dependencies: ["Int8Backend", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],
+        .testTarget(name: "Int8Tests", dependencies: ["ClipCap", "Int8Backend", "KernelSupport", "NaiveBackend", "BLASBackend", "Engine", "ImageIO", "CCMFormat", "ModelConverter", "CInt8Kernels", "CCPUFeatures"],
                     path: "Tests/Int8Tests"),
         /// The HTTP service over real loopback sockets, and `clipcapctl serve` as a subprocess (docs/SERVE.md).
         .testTarget(name: "ServerTests", dependencies: ["CaptionServer", "clipcapctl", "ClipCap", "ModelConverter",

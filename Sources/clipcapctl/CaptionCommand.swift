@@ -117,7 +117,7 @@ struct CaptionCommand: ParsableCommand {
         // Batching (one session, every phase batched) unless --jobs asks for one-image sessions.
         let batchSize = jobs == 1 ? min(batch ?? LoadOptions.defaultBatchSize, files.count) : 1
         let model = try ModelLoading.load(self.model, options: loadOptions(threads: max(1, totalThreads / jobs), batchSize: batchSize))
-        if verbose { reportKernels(model) }
+        if verbose { ModelLoading.reportKernels(model) }
         var decoding = decodingOptions
         decoding.maxTokens = ModelLoading.tokenLimit(maxTokens, model: model)
         decoding.captureIntermediates = dump != nil
@@ -197,16 +197,6 @@ struct CaptionCommand: ParsableCommand {
             printError("error: " + message)
         }
         fflush(nil)
-    }
-
-    func reportKernels(_ model: CaptionModel) {
-        printError("backend \(model.backend.name), \(model.options.threads) thread(s)")
-        if let c = model.checksums {
-            printError(String(format: "checksums: %d tensors, %.0f MiB checked in %.1f ms", c.tensors, Double(c.bytes) / 1048576, c.seconds * 1000))
-        }
-        for row in model.kernelAssignment {
-            printError("  \(row.graph): \(row.op) x\(row.count) -> \(row.backend)\(row.fallback ? " (fallback: \(model.backend.name) lacks it)" : "")")
-        }
     }
 }
 

@@ -35,6 +35,29 @@ enum ModelLoading {
         return model
     }
 
+    /// `--verbose`: the backend chain, then per graph which backend runs each op, with counts, on stderr.
+    static func reportKernels(_ model: CaptionModel) {
+        printError("backend \(model.backend.name) (chain \(model.chain.names.joined(separator: " -> "))), \(model.options.threads) thread(s)")
+        if let c = model.checksums {
+            printError(String(format: "checksums: %d tensors, %.0f MiB checked in %.1f ms", c.tensors, Double(c.bytes) / 1048576, c.seconds * 1000))
+        }
+        for line in assignmentLines(model) { printError(line) }
+    }
+
+    /// One line per (graph, op, backend): `  decoder: linear x17 -> blas (int8 does not run it)`.
+    static func assignmentLines(_ model: CaptionModel) -> [String] {
+        model.kernelAssignment.map { row in
+            let why = row.backend == "-" ? " (alias of its input: no kernel runs)"
+                : row.fallback ? " (fallback: \(model.backend.name) does not run it)" : ""
+            return "  \(row.graph): \(row.op) x\(row.count) -> \(row.backend)\(why)"
+        }
+    }
+
+    /// `kernelAssignment` as JSON objects (`backends --model --json`).
+    static func kernelAssignmentJSON(_ model: CaptionModel) -> [[String: Any]] {
+        model.kernelAssignment.map { ["graph": $0.graph, "op": $0.op, "backend": $0.backend, "fallback": $0.fallback, "count": $0.count] }
+    }
+
     /// The tokens a caption can have after `model`'s prefix: `requested`, or fewer with a note
     /// on stderr when the model's context is shorter (so no figure claims more tokens than ran).
     static func tokenLimit(_ requested: Int, model: CaptionModel, option: String = "--max-tokens") -> Int {

@@ -43,6 +43,9 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .long, help: "Write an SVG bar chart of time by op type per phase.")
     var svg: String?
 
+    @Flag(name: .long, help: "Print the backend chain and which backend runs each op to stderr.")
+    var verbose = false
+
     func validate() throws {
         try ThreadCount.validate(threads)
         for (name, value) in [("--runs", runs), ("--max-tokens", maxTokens), ("--candidates", candidates)] where value < 1 {
@@ -54,6 +57,7 @@ struct ProfileCommand: ParsableCommand {
         var loadOptions = LoadOptions(backend: backend, threads: ThreadCount.resolve(threads), verifyChecksums: checksums.verify, maxBatch: candidates, maxTokens: maxTokens)
         loadOptions.residency = memory.residency
         let loaded = try ModelLoading.load(model, options: loadOptions)
+        if verbose { ModelLoading.reportKernels(loaded) }
         let tokens = ModelLoading.tokenLimit(maxTokens, model: loaded)
         var options = DecodingOptions(strategy: candidates > 1 ? .sample : .greedy, numCandidates: candidates,
                                       topP: candidates > 1 ? 0.8 : 1, seed: 1, maxTokens: tokens)

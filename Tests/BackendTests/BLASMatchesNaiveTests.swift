@@ -2,6 +2,7 @@ import BLASBackend
 import CCMFormat
 import Engine
 import Foundation
+import KernelSupport
 import NaiveBackend
 import XCTest
 

@@ -222,7 +222,18 @@ final class TrustTests: XCTestCase {
         assertSucceeded(q)
         XCTAssertTrue(q.stdout.contains("clipcapctl caption IMAGES --model \(quantized)"), q.stdout)
         let backends = try CLI.run(["backends", "--json"])
-        let int8Available = backends.stdout.contains("\"available\":true,\"name\":\"int8\"")
+        let list = try XCTUnwrap(try json(Substring(backends.stdout))["backends"] as? [[String: Any]])
+        let int8 = try XCTUnwrap(list.first { $0["name"] as? String == "int8" })
+        let int8Available = int8["available"] as? Bool == true
+        XCTAssertEqual(int8["chain"] as? [String], ["int8", "blas", "naive"])
+
+        // Which backend runs each op of the quantized file, from `backends --model`.
+        let assigned = try CLI.run(["backends", "--json", "--model", quantized, "--backend", "int8"])
+        assertSucceeded(assigned)
+        let rows = try XCTUnwrap((try json(Substring(assigned.stdout))["model"] as? [String: Any])?["ops"] as? [[String: Any]])
+        XCTAssertTrue(rows.contains { $0["op"] as? String == "linear_i8" && $0["backend"] as? String == "int8" }, assigned.stdout)
+        XCTAssertTrue(rows.contains { $0["op"] as? String == "layer_norm" && $0["backend"] as? String == "blas" }, assigned.stdout)
+        XCTAssertFalse(rows.contains { $0["backend"] as? String == "naive" }, assigned.stdout)
 
         let auto = try CLI.run(["caption", "--threads", "1", "--max-tokens", "4", "--json", "--model", quantized, Fixtures.png])
         assertSucceeded(auto)

@@ -69,7 +69,7 @@ final class BackboneParityTests: XCTestCase {
         XCTAssertEqual(ops.filter { $0 == "conv2d_i8" }.count, 3 + 3 * 5 + 4, "stem, 5 blocks, 4 shortcuts")
         XCTAssertTrue(ops.contains("linear_i8"))
         XCTAssertTrue(report.quantizedNodes.contains("stem.1"), "\(report.quantizedNodes)")
-        XCTAssertTrue(model.fallbacks.isEmpty, "\(model.fallbacks)")
+        XCTAssertTrue(model.fallbacks.allSatisfy { $0.backend == "blas" && $0.op != "conv2d_i8" }, "\(model.fallbacks)")
         var options = DecodingOptions(strategy: .greedy, maxTokens: 4)
         options.captureIntermediates = true
         let image = PyTorchParityTests.images[0]
@@ -91,8 +91,8 @@ final class BackboneParityTests: XCTestCase {
             let model = try CaptionModel.load(path: dir + "/rn-288.ccm", options: LoadOptions(backend: backend, threads: 1))
             let ops = Set(model.file.graph(named: "image_encoder")?.nodes.map(\.op) ?? [])
             XCTAssertTrue(ops.isSuperset(of: ["conv2d", "avg_pool2d", "attention"]), "\(ops)")
-            // The spatial operators run on the chosen backend, not on the naive fallback.
-            XCTAssertTrue(model.fallbacks.isEmpty, "\(backend): \(model.fallbacks)")
+            // The spatial operators run on a fast backend (int8's chain gives float ones to blas), never on naive.
+            XCTAssertTrue(model.fallbacks.allSatisfy { $0.backend == "blas" }, "\(backend): \(model.fallbacks)")
         }
     }
 }

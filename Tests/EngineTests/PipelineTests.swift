@@ -56,7 +56,7 @@ final class PipelineTests: XCTestCase {
         let big = try CaptionModel.load(path: path, options: LoadOptions(backend: "naive", threads: 1, maxBatch: 8))
         let runner = try GraphRunner(graph: try CompiledGraph(
             graph: big.file.graph(named: "decoder")!, file: big.file, weights: WeightCache(file: big.file),
-            backend: BackendRegistry.shared.backend(named: "naive")!, fallback: BackendRegistry.shared.backend(named: "naive")!,
+            chain: BackendChain([BackendRegistry.shared.backend(named: "naive")!]),
             worstCase: SymbolBindings(B: 1, T: P + tokens.count, nPast: 0, maxCtx: big.maxContext)))
         let input = try runner.inputBuffer(0, shape: Shape(1, P + tokens.count, D)).assumingMemoryBound(to: Float.self)
         for (i, v) in sequence.enumerated() { input[i] = v }

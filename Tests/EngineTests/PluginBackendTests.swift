@@ -13,11 +13,13 @@ final class CountingBackend: Backend, @unchecked Sendable {
 
     init(wrapping inner: any Backend) { self.inner = inner }
 
-    var capabilities: [OpCapability] { [OpCapability(op: "linear", weightTypes: [.f32]), OpCapability(op: "gather", weightTypes: [.f32])] }
-
-    func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
-        guard ["linear", "gather"].contains(request.node.op), let kernel = try inner.makeKernel(for: request) else { return nil }
-        return Counted(op: request.node.op, inner: kernel, owner: self)
+    var kernels: KernelTable {
+        ["linear", "gather"].map { op in
+            KernelEntry(op, weightTypes: [.f32]) { [self] request in
+                guard let kernel = try inner.makeKernel(for: request) else { return nil }
+                return Counted(op: op, inner: kernel, owner: self)
+            }
+        }.table
     }
 
     func count(_ op: String) -> Int { lock.lock(); defer { lock.unlock() }; return counts[op, default: 0] }
@@ -58,5 +60,6 @@ final class PluginBackendTests: XCTestCase {
         XCTAssertTrue(fallbackOps.isSuperset(of: ["layer_norm", "attention_cached", "add", "slice"]), "\(fallbackOps)")
         XCTAssertFalse(fallbackOps.contains("linear"))
         XCTAssertTrue(model.fallbacks.allSatisfy { $0.backend == "naive" })
+        XCTAssertEqual(model.chain.names, ["counting", "naive"])
     }
 }

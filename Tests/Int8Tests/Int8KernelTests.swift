@@ -1,4 +1,5 @@
 import CCMFormat
+import ClipCap
 import CInt8Kernels
 import Engine
 import Int8Backend
@@ -224,14 +225,18 @@ final class Int8KernelTests: XCTestCase {
         })
     }
 
-    /// Float ops are delegated (no executor fallback); malformed linear_i8 nodes throw.
-    func testDelegationAndMalformedNodes() throws {
-        let backend = Int8Backend()
+    /// Float ops are the chain's (int8 runs none of them, blas runs them); malformed linear_i8 nodes throw.
+    func testFloatOpsGoDownTheChainAndMalformedNodesThrow() throws {
+        ClipCap.registerStandardBackends()
+        let backend = try XCTUnwrap(BackendRegistry.shared.backend(named: "int8"))
         XCTAssertTrue(backend.availability.available)
         let w = TestWeights.floats("w", [1, 2, 3, 4], shape: [2, 2])
         let linear = KernelRequest(node: GraphNode(name: "l", op: "linear", inputs: ["x", "w"], outputs: ["y"]),
                                    inputTypes: [.f32, .f32], constants: [nil, w])
-        XCTAssertNotNil(try backend.makeKernel(for: linear))
+        XCTAssertNil(try backend.makeKernel(for: linear))
+        let chain = BackendChain.resolve(from: backend, registry: BackendRegistry.shared)
+        XCTAssertEqual(chain.names, ["int8", "blas", "naive"])
+        XCTAssertEqual(try chain.makeKernel(for: linear)?.position, 1)
         let q = TestWeights.int8("q", [1, 2, 3, 4], shape: [2, 2])
         let badScales = TestWeights.floats("s", [1, 1, 1], shape: [3])
         XCTAssertThrowsError(try backend.makeKernel(for: linearI8Request(w: q, scales: badScales, bias: nil, scheme: "per_channel", block: 0, activation: "none")))

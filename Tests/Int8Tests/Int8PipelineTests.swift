@@ -1,4 +1,4 @@
-import BLASBackend
+import ClipCap
 import CCMFormat
 import Engine
 import Foundation
@@ -16,9 +16,7 @@ final class Int8PipelineTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        BackendRegistry.shared.register(NaiveBackend())
-        BackendRegistry.shared.register(BLASBackend())
-        BackendRegistry.shared.register(Int8Backend())
+        ClipCap.registerStandardBackends()
         dir = NSTemporaryDirectory() + "clipcap-int8-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
@@ -69,8 +67,9 @@ final class Int8PipelineTests: XCTestCase {
             XCTAssertGreaterThan(report.quantizedNodes.count, 0)
             XCTAssertLessThan(report.outputBytes, report.inputBytes)
             let model = try CaptionModel.load(path: quantized, options: LoadOptions(backend: "int8", threads: 2, maxBatch: 1, maxTokens: 20))
-            // Every node runs on int8 (its own kernels or its delegates): no executor fallback.
-            XCTAssertEqual(model.fallbacks.map(\.node), [], scheme)
+            // Every node runs on int8 or, for float ops, on blas: nothing falls through to naive.
+            XCTAssertEqual(model.fallbacks.filter { $0.backend == "naive" }.map(\.node), [], scheme)
+            XCTAssertTrue(model.fallbacks.allSatisfy { $0.backend == "blas" && $0.op != "linear_i8" }, scheme)
             let ops = Set(model.file.graphs.flatMap { $0.nodes.map(\.op) })
             XCTAssertTrue(ops.contains("linear_i8"), scheme)
             XCTAssertFalse(ops.contains("linear"), "every float linear should have been rewritten (\(scheme))")

@@ -2,7 +2,7 @@ import CBLAS
 import CCMFormat
 import CCPUFeatures
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// The fast fp32 backend: `linear` on AVX-512 kernels where the CPU has them (1-16 rows: few-row
 /// kernels that read each weight once for all rows; more rows with `io` weights: the panel
@@ -10,7 +10,7 @@ import NaiveBackend
 /// for single rows); `matmul` on OpenBLAS; fused multi-head attention; activations and
 /// normalisations on `CVectorKernels` (AVX-512 / AVX2+FMA / portable C, picked at run time) and
 /// plain SIMD Swift for the remaining element-wise operators.
-/// `linear_i8` is left to the int8 backend (the executor falls back to `naive` for it here).
+/// `linear_i8` is left to the int8 backend (on this backend's chain, `naive` runs it).
 public final class BLASBackend: Backend {
     public let name = "blas"
 
@@ -36,48 +36,30 @@ public final class BLASBackend: Backend {
 
     static let floatWeights: [DType] = [.f32, .f16, .bf16]
 
-    public let capabilities: [OpCapability] = {
-        var list: [OpCapability] = [
-            OpCapability(op: "gather", weightTypes: floatWeights, note: "f32 rows copied from the file; f16/bf16 widened per row"),
-            OpCapability(op: "linear", weightTypes: floatWeights,
-                         note: "AVX-512 where present: 1-16 rows on few-row kernels, more rows with io weights on the panel kernel (f16 io weights read in place); else sgemm, sgemv for single rows; io (NN) and oi (NT); other f16/bf16 widened once; bias+activation epilogue"),
-            OpCapability(op: "matmul", weightTypes: floatWeights, note: "sgemm per batch entry; sgemv for single rows"),
-            OpCapability(op: "attention", note: "fused per (batch, head), AVX-512 head kernel where present (else the C vector kernels' head loop), over the pool"),
-            OpCapability(op: "attention_cached", note: "fused, KV cache rows [n_past, n_past+T)"),
+    /// What this backend dispatches (and so what `clipcapctl backends` lists). `linear_i8` and
+    /// `conv2d_i8` are not here: the chain gives them to the next backend.
+    public let kernels = KernelTable({
+        let w = floatWeights
+        let vector = "C vector kernels, per CPU level"
+        var list: [KernelEntry] = [
+            KernelEntry("gather", weightTypes: w, note: "f32 rows copied from the file; f16/bf16 widened per row") { try BLASGather($0) },
+            KernelEntry("linear", weightTypes: w,
+                        note: "AVX-512 where present: 1-16 rows on few-row kernels, more rows with io weights on the panel kernel (f16 io weights read in place); else sgemm, sgemv for single rows; io (NN) and oi (NT); other f16/bf16 widened once; bias+activation epilogue") { try BLASLinear($0) },
+            KernelEntry("matmul", weightTypes: w, note: "sgemm per batch entry; sgemv for single rows") { try BLASMatmul($0) },
+            KernelEntry("attention", note: "fused per (batch, head), AVX-512 head kernel where present (else the C vector kernels' head loop), over the pool") { try BLASAttention($0) },
+            KernelEntry("attention_cached", note: "fused, KV cache rows [n_past, n_past+T)") { try BLASAttentionCached($0) },
         ]
-        for op in ["add", "mul", "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
-                   "layer_norm", "l2_normalize", "softmax", "reshape", "permute", "slice", "concat", "expand"] {
-            let vectorKernel = ["scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu",
-                                "layer_norm", "l2_normalize", "softmax"].contains(op)
-            list.append(OpCapability(op: op, weightTypes: floatWeights, note: vectorKernel ? "C vector kernels, per CPU level" : "SIMD8"))
-        }
+        list += ["add", "mul"].map { KernelEntry($0, weightTypes: w, note: "SIMD8") { try BLASBinary($0) } }
+        list += ["scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu"].map { KernelEntry($0, weightTypes: w, note: vector) { try BLASUnary($0) } }
+        list += ["layer_norm", "l2_normalize", "softmax"].map { KernelEntry($0, weightTypes: w, note: vector) { try BLASRowwise($0) } }
+        list.append(KernelEntry("permute", weightTypes: w, note: "SIMD8") { try BLASPermute($0) })
+        // Plain block copies: the shared kernels are already what this backend would do.
+        list += SharedKernels.dataMovement(weightTypes: w, note: "shared block-copy kernel")
         // Spatial operators (CLIP ResNet encoders).
-        list.append(OpCapability(op: "conv2d", weightTypes: floatWeights, note: "im2col + sgemm (1x1 stride-1: sgemm on the input); bias+relu epilogue"))
-        list.append(OpCapability(op: "avg_pool2d", note: "naive kernel (memory-bound, small)"))
+        list.append(KernelEntry("conv2d", weightTypes: w, note: "im2col + sgemm (1x1 stride-1: sgemm on the input); bias+relu epilogue") { try BLASConv2d($0) })
+        list.append(SharedKernels.avgPool2d(note: "shared kernel (memory-bound, small)"))
         return list
-    }()
-
-    public func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
-        switch request.node.op {
-        case "gather": return try BLASGather(request)
-        case "linear": return try BLASLinear(request)
-        case "matmul": return try BLASMatmul(request)
-        case "add", "mul": return try BLASBinary(request)
-        case "scale", "gelu_erf", "gelu_tanh", "quick_gelu", "tanh", "relu": return try BLASUnary(request)
-        case "layer_norm", "l2_normalize", "softmax": return try BLASRowwise(request)
-        case "permute": return try BLASPermute(request)
-        // Plain block copies: the naive backend's kernels are already what this one would do.
-        case "reshape": return try NaiveReshape(request)
-        case "slice": return try NaiveSlice(request)
-        case "concat": return try NaiveConcat(request)
-        case "expand": return try NaiveExpand(request)
-        case "attention": return try BLASAttention(request)
-        case "attention_cached": return try BLASAttentionCached(request)
-        case "conv2d": return try BLASConv2d(request)
-        case "avg_pool2d": return try NaiveAvgPool2d(request)
-        default: return nil
-        }
-    }
+    }())
 
     /// Pool threads watch for work only where OpenBLAS is out of the hot path (the few-row and
     /// panel kernels serve every row count there); elsewhere `sgemv`/`sgemm` run on OpenBLAS's

@@ -1,74 +1,45 @@
-import BLASBackend
 import Foundation
 import CCMFormat
 import CInt8Kernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// The SIMD int8 backend: `linear_i8` on AVX2 micro-kernels (activations quantized per row on
 /// the fly, int32 accumulation with `vpmaddubsw` and the sign trick, scales applied in the
-/// epilogue) and `gather` on int8 tables. Every other operator is delegated to the BLAS
-/// backend's kernels, or to the naive backend when BLAS declines, so an int8 model runs without
-/// silent executor fallbacks. See docs/INT8.md.
+/// epilogue), `conv2d_i8`, and `gather` on int8 tables. It runs nothing else: its chain
+/// (`fallbackBackend`) gives every float operator to `blas`, and what `blas` declines to
+/// `naive`, node by node at load, and `--verbose` / `profile` name the backend of each node.
+/// See docs/INT8.md and docs/BACKENDS.md.
 public final class Int8Backend: Backend {
     public let name = "int8"
     public var summary: String {
         let kernel = kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd" : Int8CPU.baseKernel
-        return "int8 linear_i8 (\(kernel), per-row activation quantization); other ops via blas"
+        return "int8 linear_i8 and conv2d_i8 (\(kernel), per-row activation quantization), int8 gather; other ops on its chain (blas, then naive)"
     }
 
-    /// Float operators go to these, in order.
-    private let delegates: [any Backend]
     /// The micro-kernel for `per_channel` products.
     public let kernelPath: Int8KernelPath
+    /// The int8 kernels; float operators are on the chain's next backend.
+    public let kernels: KernelTable
+
+    /// Float operators run on `blas` (then `naive`): see `BackendChain`.
+    public var fallbackBackend: String? { "blas" }
 
     public init(kernelPath: Int8KernelPath = .automatic) {
-        delegates = [BLASBackend(), NaiveBackend()]
         self.kernelPath = kernelPath
+        let perChannel = kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd (per_channel), AVX2 (block)" : Int8CPU.baseKernel
+        kernels = KernelTable([
+            KernelEntry("linear_i8", weightTypes: [.i8],
+                        note: perChannel + "; per_channel (per-row x) or block (per-block x); weights from the mmap") { try Int8Linear($0, path: kernelPath) },
+            KernelEntry("gather", weightTypes: [.i8], note: "int8 tables dequantized per row read (float tables: next backend)") { try Int8Gather($0) },
+            KernelEntry("conv2d_i8", weightTypes: [.i8], note: "unfolded rows quantized per pixel, linear_i8's kernels, bias+relu in the transpose") { try Int8Conv2d($0, path: kernelPath) },
+        ])
     }
 
     /// Available on every CPU: the kernels run AVX-512 VNNI, AVX2 or portable C, chosen at run
     /// time (docs/BACKENDS.md); the reason names the one this CPU runs.
     public var availability: (available: Bool, reason: String) {
         (true, Int8CPU.hasAVX2 ? "AVX2 present" : "no AVX2 on this CPU (or CLIPCAP_CPU=portable): portable C int8 kernels, slower")
-    }
-
-    public var capabilities: [OpCapability] {
-        var list = [
-            OpCapability(op: "linear_i8", weightTypes: [.i8],
-                         note: (kernelPath.usesVNNI ? "AVX-512 VNNI vpdpbusd (per_channel), AVX2 (block)" : Int8CPU.baseKernel) + "; per_channel (per-row x) or block (per-block x); weights from the mmap"),
-            OpCapability(op: "gather", weightTypes: [.i8], note: "int8 tables dequantized per row read"),
-            OpCapability(op: "conv2d_i8", weightTypes: [.i8], note: "unfolded rows quantized per pixel, linear_i8's kernels, bias+relu in the transpose"),
-        ]
-        let own = Set(list.map(\.op))
-        if let blas = delegates.first {
-            for c in blas.capabilities where !own.contains(c.op) || c.op == "gather" {
-                list.append(OpCapability(op: c.op, weightTypes: c.weightTypes, note: "via blas: " + c.note))
-            }
-        }
-        return list
-    }
-
-    public func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
-        switch request.node.op {
-        case "linear_i8":
-            if let kernel = try Int8Linear(request, path: kernelPath) { return kernel }
-        case "gather":
-            if let kernel = try Int8Gather(request) { return kernel }
-        case "conv2d_i8":
-            if let kernel = try Int8Conv2d(request, path: kernelPath) { return kernel }
-        default:
-            break
-        }
-        for delegate in delegates {
-            if let kernel = try delegate.makeKernel(for: request) { return kernel }
-        }
-        return nil
-    }
-
-    /// Passes the thread count to the delegates (OpenBLAS); the int8 kernels use the session pool.
-    public func setThreads(_ count: Int) {
-        for delegate in delegates { delegate.setThreads(count) }
     }
 }
 

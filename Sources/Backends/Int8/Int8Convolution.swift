@@ -1,7 +1,6 @@
-import BLASBackend
 import CCMFormat
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `conv2d_i8` on the int8 micro-kernels: per image, the padded input is unfolded into rows
 /// `[H'·W', C·kh·kw]` (one row per output pixel), the rows are quantized like `linear_i8`'s
@@ -47,10 +46,10 @@ struct Int8Conv2d: Kernel {
         guard let xView = inputs.first, xView.dtype == .f32 else { throw label.error("x must be f32") }
         let shape: Shape
         do { shape = try SpatialShapes.conv2d(xView.shape, geometry) } catch { throw label.error(error.description) }
-        guard let outView = outputs.first, outView.dtype == .f32, outView.shape == shape else {
+        guard let outView = outputs.first, outView.dtype == .f32, outView.shape == shape, let out = outView.mutableFloats else {
             throw label.error("output view must be f32 \(shape)")
         }
-        let x = UnsafePointer(xView.floats), out = outView.floats
+        let x = xView.floats
         let c = xView.shape[1], h = xView.shape[2], w = xView.shape[3], oh = shape[2], ow = shape[3]
         let pixels = oh * ow, k = geometry.reduction, channels = geometry.outChannels
         if pixels == 0 || channels == 0 { return }

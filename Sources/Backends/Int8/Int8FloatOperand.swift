@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// A small float constant (scales, bias) prepared once at kernel creation: `f32` tensors whose
 /// memory is 4-byte aligned are read in place from the model file (so an int8 model keeps

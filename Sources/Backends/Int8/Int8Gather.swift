@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// `gather` on an int8 table (written by `clipcapctl quantize --quantize-embeddings`): each
 /// requested row is dequantized as it is copied, so the table stays int8 in the file's memory.
@@ -51,11 +52,10 @@ struct Int8Gather: Kernel {
         var expected = ids.shape
         guard expected.rank < Shape.maxRank else { throw KernelError("node '\(nodeName)' (gather): ids have too many dimensions") }
         expected.append(width)
-        guard let out = outputs.first, out.dtype == .f32, out.shape == expected else {
+        guard let out = outputs.first, out.dtype == .f32, out.shape == expected, let dst = out.mutableFloats else {
             throw KernelError("node '\(nodeName)' (gather): output view must be f32 \(expected)")
         }
         let q = table.bytes
-        let dst = out.floats
         let blocks = block == 0 ? 1 : (width + block - 1) / block
         for i in 0..<ids.elementCount {
             let id = Int(ids.int32s[i])

@@ -1,8 +1,7 @@
-import BLASBackend
 import CCMFormat
 import CInt8Kernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `linear_i8` on the int8 micro-kernels: `out = act(x · dequant(w)ᵀ + b)`.
 ///
@@ -104,7 +103,7 @@ struct Int8Linear: Kernel {
         var expected = x.shape
         expected.removeLast()
         expected.append(n)
-        guard let out = outputs.first, out.dtype == .f32, out.shape == expected else {
+        guard let out = outputs.first, out.dtype == .f32, out.shape == expected, let dst = out.mutableFloats else {
             throw KernelError("node '\(nodeName)' (linear_i8): output view must be f32 \(expected)")
         }
         var biasPointer: UnsafePointer<Float>? = bias?.base
@@ -119,7 +118,7 @@ struct Int8Linear: Kernel {
         // Scratch: activation scales (64-byte padded), then the quantized activations.
         let raw = context.scratch(bytes: quantizedBytes(rows: m))
         let (xq, sx) = quantize(UnsafePointer(x.floats), rows: m, into: raw)
-        multiply(xq, sx, rows: m, bias: biasPointer, activation: activation, into: out.floats, context: context)
+        multiply(xq, sx, rows: m, bias: biasPointer, activation: activation, into: dst, context: context)
     }
 
     /// Bytes `quantize` needs for `rows` rows: their scales (64-byte padded), then the int8 rows.

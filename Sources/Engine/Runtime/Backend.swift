@@ -62,8 +62,11 @@ public protocol Kernel: Sendable {
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws
 }
 
-/// A set of kernels, selected per run (`--backend`). A backend that lacks an op returns `nil`
-/// from `makeKernel`, and the executor falls back to the `naive` backend and reports it.
+/// A set of kernels, selected per run (`--backend`). What a backend runs is its `kernels` table:
+/// its capability list and its dispatch are that one table (`capabilities` and `makeKernel` are
+/// derived from it), so the two cannot disagree. A node the backend declines (op not in the
+/// table, or the kernel returns `nil` for those element types or attributes) goes to the next
+/// backend of the chain (`fallbackBackend`, `BackendChain`), resolved once per node at load.
 public protocol Backend: AnyObject, Sendable {
     /// Short name used on the command line (`naive`, `blas`, `int8`).
     var name: String { get }
@@ -71,11 +74,11 @@ public protocol Backend: AnyObject, Sendable {
     var summary: String { get }
     /// Whether this backend can run on this machine (e.g. the CPU has AVX2), and why not.
     var availability: (available: Bool, reason: String) { get }
-    /// The operators this backend implements.
-    var capabilities: [OpCapability] { get }
-    /// Builds the kernel for a node, or returns `nil` when this backend does not support it
-    /// (op or element types). Throws only for malformed nodes (bad attributes, wrong ranks).
-    func makeKernel(for request: KernelRequest) throws -> (any Kernel)?
+    /// What this backend dispatches: one entry per operator, with its kernel factory.
+    var kernels: KernelTable { get }
+    /// The backend that runs what this one declines (`nil`: none). Default: `naive`, the
+    /// reference, which runs every operator.
+    var fallbackBackend: String? { get }
     /// Applies a thread count to libraries the backend drives (e.g. OpenBLAS). Default: nothing.
     func setThreads(_ count: Int)
     /// Whether the session's pool threads should watch for the next job between kernels
@@ -87,8 +90,18 @@ public protocol Backend: AnyObject, Sendable {
 
 extension Backend {
     public var availability: (available: Bool, reason: String) { (true, "") }
+    public var fallbackBackend: String? { name == BackendChain.reference ? nil : BackendChain.reference }
     public func setThreads(_ count: Int) {}
     public var poolWatchesForWork: Bool { true }
+
+    /// The operators this backend implements: its dispatch table's entries, in table order.
+    public var capabilities: [OpCapability] { kernels.capabilities }
+
+    /// Builds the kernel for a node, or returns `nil` when this backend does not support it
+    /// (op or element types). Throws only for malformed nodes (bad attributes, wrong ranks).
+    public func makeKernel(for request: KernelRequest) throws -> (any Kernel)? {
+        try kernels.makeKernel(for: request)
+    }
 }
 
 /// Errors a kernel or backend reports.

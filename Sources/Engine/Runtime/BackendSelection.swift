@@ -19,13 +19,15 @@ enum BackendSelection {
     }
 }
 
-/// How much of a model's work runs on the fallback backend, estimated at load: the share of
-/// the nodes, and of the weight bytes the nodes read (the products that dominate a run's time
-/// are the nodes with weights, in proportion to their size).
+/// How much of a model's work falls through the chain to the reference backend (`naive`),
+/// estimated at load: the share of the nodes, and of the weight bytes the nodes read (the
+/// products that dominate a run's time are the nodes with weights, in proportion to their size).
+/// Nodes an earlier fast backend takes over (int8 -> blas for float ops) are not counted: that
+/// is the chain doing its job, not a slow run.
 public struct FallbackShare: Sendable, Equatable {
     public var nodes: Double
     public var weightBytes: Double
-    /// The fallback's ops, most weight bytes first.
+    /// The reference backend's ops, most weight bytes first.
     public var ops: [String]
 
     /// More than this share of the weight bytes (or twice it of the nodes) on the fallback is
@@ -42,7 +44,7 @@ public struct FallbackShare: Sendable, Equatable {
                 let b = g.weightNamesByNode[i].reduce(0) { $0 + (file.tensor(named: $1)?.byteCount ?? 0) }
                 nodes += 1
                 bytes += b
-                if n.isFallback {
+                if g.runsOnReference(n) {
                     fallbackNodes += 1
                     fallbackBytes += b
                     opBytes[n.node.op, default: 0] += b

@@ -17,6 +17,9 @@ public final class CaptionModel: Sendable {
     public let tokenizer: any TextTokenizer
     /// The backend chosen at load.
     public let backend: any Backend
+    /// The chosen backend and those it falls back to, in order; each node runs on the first
+    /// that supports it (resolved at load).
+    public let chain: BackendChain
     /// Load options in force.
     public let options: LoadOptions
     /// What the CRC32C check at load did; nil when it was turned off (`verifyChecksums`).
@@ -42,7 +45,8 @@ public final class CaptionModel: Sendable {
     let decoderPages: TensorPages?
     private let sessions = SessionPool()
 
-    /// Opens `path`, compiles its graphs for `options.backend` (falling back per node to `naive`);
+    /// Opens `path`, compiles its graphs for `options.backend` (falling back per node along the
+    /// backend's chain, e.g. int8 -> blas -> naive);
     /// `auto` picks `int8` for quantized files where it can run, `blas` otherwise.
     public static func load(path: String, options: LoadOptions = LoadOptions()) throws -> CaptionModel {
         try CaptionModel(path: path, options: options)
@@ -66,11 +70,10 @@ public final class CaptionModel: Sendable {
         }
         let availability = backend.availability
         guard availability.available else { throw ExecutorError.backendUnavailable(name: backend.name, reason: availability.reason) }
-        guard let naive = registry.backend(named: "naive") else {
-            throw ExecutorError.unknownBackend(name: "naive", available: registry.all.map(\.name))
-        }
-        backend.setThreads(options.threads)
+        let chain = BackendChain.resolve(from: backend, registry: registry)
+        for b in chain.backends { b.setThreads(options.threads) }
         self.backend = backend
+        self.chain = chain
 
         let config = try PipelineConfig(metadata: file.metadata, file: path)
         self.config = config
@@ -91,7 +94,7 @@ public final class CaptionModel: Sendable {
         func compile(_ name: String, _ worst: SymbolBindings) throws -> CompiledGraph {
             guard let g = file.graph(named: name) else { throw ExecutorError.missingGraph(file: path, graph: name) }
             do {
-                return try CompiledGraph(graph: g, file: file, weights: weights, backend: backend, fallback: naive, worstCase: worst)
+                return try CompiledGraph(graph: g, file: file, weights: weights, chain: chain, worstCase: worst)
             } catch {
                 throw ModelLoadError(file: path, detail: "\(error)")
             }
@@ -124,12 +127,12 @@ public final class CaptionModel: Sendable {
         }
     }
 
-    /// Nodes that run on the fallback backend because the chosen one lacks them.
+    /// Nodes that run on a later backend of the chain because the chosen one lacks them.
     public var fallbacks: [(graph: String, node: String, op: String, backend: String)] {
         [imageEncoder, mapper, tokenEmbedding, decoder].flatMap { g in g.fallbacks.map { (g.name, $0.node, $0.op, $0.backend) } }
     }
 
-    /// How much of the work runs on the fallback backend (`fallbackWarning` words it).
+    /// How much of the work falls through to the reference backend (`fallbackWarning` words it).
     public var fallbackShare: FallbackShare {
         FallbackShare.measure([imageEncoder, mapper, tokenEmbedding, decoder], file: file)
     }
@@ -138,13 +141,16 @@ public final class CaptionModel: Sendable {
     /// backend (e.g. a quantized file on `blas`: every `linear_i8` on `naive`); nil otherwise.
     public var fallbackWarning: String? {
         let share = fallbackShare
-        guard share.isSignificant, let slower = fallbacks.first?.backend else { return nil }
+        guard share.isSignificant, let slower = chain.backends.last?.name else { return nil }
+        let faster = chain.names.dropLast()
+        let fasterNames = faster.count == 1 ? "'\(faster[0])'" : "the chain " + faster.joined(separator: " -> ")
         let advice = BackendSelection.isQuantized(file) && backend.name != "int8" ? "run it with --backend int8 (or auto)" : "pick a backend that implements them (`clipcapctl backends`)"
         return "warning: \(path): \(Int((100 * share.weightBytes).rounded()))% of the weights (\(Int((100 * share.nodes).rounded()))% of the nodes) "
-            + "run on the slower '\(slower)' backend because '\(backend.name)' lacks \(share.ops.prefix(3).joined(separator: ", ")); \(advice)"
+            + "run on the slower '\(slower)' backend because \(fasterNames) lacks \(share.ops.prefix(3).joined(separator: ", ")); \(advice)"
     }
 
-    /// Which backend runs each op, and how many nodes: `[(op, backend, count)]`.
+    /// Which backend runs each op, and how many nodes: `[(graph, op, backend, fallback, count)]`,
+    /// per graph in node order (`fallback`: a backend after the chosen one runs them).
     public var kernelAssignment: [(graph: String, op: String, backend: String, fallback: Bool, count: Int)] {
         var out: [(String, String, String, Bool, Int)] = []
         for g in [imageEncoder, mapper, tokenEmbedding, decoder] {

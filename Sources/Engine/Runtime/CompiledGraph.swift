@@ -21,12 +21,18 @@ struct CompiledNode: Sendable {
     let output: Int          // value index (every operator has one output)
     let rule: ShapeRule
     let kernel: any Kernel
+    /// The backend that runs the node ("-" for an alias, which runs nothing).
     let backendName: String
-    let isFallback: Bool
+    /// Its position in the chain: 0 is the chosen backend, -1 an alias.
+    let chainPosition: Int
     let isAlias: Bool        // reshape: no kernel call, the output aliases the input
+
+    /// Whether a backend after the chosen one runs the node (the chosen one lacks it).
+    var isFallback: Bool { chainPosition > 0 }
 }
 
-/// A graph prepared for one backend: kernels resolved once, memory planned for the worst case.
+/// A graph prepared for one backend chain: each node's kernel resolved once (the first backend
+/// of the chain that supports it), memory planned for the worst case.
 /// Shared by every session of a model; holds no per-run state.
 final class CompiledGraph: @unchecked Sendable {
     let name: String
@@ -50,9 +56,12 @@ final class CompiledGraph: @unchecked Sendable {
     let weightNames: Set<String>
     /// The same, per node (aligned with `nodes`): what `WeightStages` cuts a phase by.
     let weightNamesByNode: [[String]]
+    /// The backends the nodes were resolved on, chosen one first.
+    let chain: BackendChain
 
-    init(graph: ComputeGraph, file: ModelFile, weights: WeightCache, backend: any Backend,
-         fallback: any Backend, worstCase: SymbolBindings) throws {
+    init(graph: ComputeGraph, file: ModelFile, weights: WeightCache, chain: BackendChain,
+         worstCase: SymbolBindings) throws {
+        self.chain = chain
         name = graph.name
         inputs = graph.inputs
         states = graph.states
@@ -127,27 +136,23 @@ final class CompiledGraph: @unchecked Sendable {
             let out = define(outName, isAlias ? .alias(of: operandIndices[0]) : .intermediate(offset: 0, capacity: 0), .f32)
 
             let request = KernelRequest(node: node, inputTypes: operandTypes, constants: constants)
-            var kernel: (any Kernel)? = nil
-            var backendName = backend.name
-            var isFallback = false
+            let kernel: any Kernel
+            let backendName: String
+            let position: Int
             if isAlias {
-                kernel = AliasKernel()
-                backendName = "-"
+                (kernel, backendName, position) = (AliasKernel(), "-", -1)
             } else {
+                let found: (kernel: any Kernel, position: Int)?
                 do {
-                    kernel = try backend.makeKernel(for: request)
+                    found = try chain.makeKernel(for: request)
                 } catch {
                     throw ExecutorError.badAttribute(graph: graph.name, node: node.name, detail: "\(error)")
                 }
-                if kernel == nil && fallback !== backend {
-                    kernel = try fallback.makeKernel(for: request)
-                    backendName = fallback.name
-                    isFallback = true
-                }
+                guard let found else { throw ExecutorError.noKernel(graph: graph.name, node: node.name, op: node.op) }
+                (kernel, backendName, position) = (found.kernel, chain.backends[found.position].name, found.position)
             }
-            guard let kernel else { throw ExecutorError.noKernel(graph: graph.name, node: node.name, op: node.op) }
             compiled.append(CompiledNode(node: node, inputs: operandIndices, output: out, rule: rule, kernel: kernel,
-                                         backendName: backendName, isFallback: isFallback, isAlias: isAlias))
+                                         backendName: backendName, chainPosition: position, isAlias: isAlias))
         }
         var outputValue: [Int] = []
         for o in graph.outputs {
@@ -173,9 +178,15 @@ final class CompiledGraph: @unchecked Sendable {
         self.plannedOutputShapes = plan.outputShapes
     }
 
-    /// Nodes that run on the fallback backend, for `--verbose` and the profile.
+    /// Nodes that run on a backend after the chosen one, for `--verbose` and the profile.
     var fallbacks: [(node: String, op: String, backend: String)] {
         nodes.filter(\.isFallback).map { ($0.node.name, $0.node.op, $0.backendName) }
+    }
+
+    /// Whether node `n` runs on the chain's last backend, the reference, although the chosen
+    /// backend is another: the slow case `FallbackShare` warns about.
+    func runsOnReference(_ n: CompiledNode) -> Bool {
+        n.isFallback && n.chainPosition == chain.backends.count - 1 && chain.backends[n.chainPosition].name == BackendChain.reference
     }
 }
 

@@ -9,7 +9,10 @@ final class GraphRunner: @unchecked Sendable {
     let cache: KVCache
     private let arena: UnsafeMutableRawPointer
     private var shapes: [Shape?]
+    /// Where each value lives when the session owns it (arena, states): writable.
     private var pointers: [UnsafeMutableRawPointer?]
+    /// Where each weight (and each alias of one) lives: the read-only memory map.
+    private var weightPointers: [UnsafeRawPointer?]
     private var inputViews: [[TensorView]]
     private var outputViews: [[TensorView]]
     private var operandShapes: [Shape?]
@@ -23,6 +26,7 @@ final class GraphRunner: @unchecked Sendable {
         let count = graph.valueKinds.count
         shapes = [Shape?](repeating: nil, count: count)
         pointers = [UnsafeMutableRawPointer?](repeating: nil, count: count)
+        weightPointers = [UnsafeRawPointer?](repeating: nil, count: count)
         let placeholder = TensorView(data: dummy, shape: Shape([]), dtype: .f32)
         inputViews = graph.nodes.map { [TensorView](repeating: placeholder, count: $0.inputs.count) }
         outputViews = graph.nodes.map { _ in [placeholder] }
@@ -33,7 +37,7 @@ final class GraphRunner: @unchecked Sendable {
             case .state(let i): pointers[v] = cache.pointer(state: i, slot: 0)
             case .constant(let w):
                 // Weights never change shape: set once here, not on every run.
-                pointers[v] = w.view.data
+                weightPointers[v] = w.view.data
                 shapes[v] = w.shape
             case .input, .alias: break
             }
@@ -60,7 +64,13 @@ final class GraphRunner: @unchecked Sendable {
     /// The value of graph output `index` after `run` (valid until the next run).
     func output(_ index: Int) -> TensorView {
         let v = graph.outputValue[index]
-        return TensorView(data: pointers[v]!, shape: shapes[v]!, dtype: graph.valueTypes[v])
+        return view(v, shape: shapes[v]!)
+    }
+
+    /// Value `v` as a kernel sees it: writable when the session owns it, read-only for a weight.
+    @inline(__always) private func view(_ v: Int, shape: Shape) -> TensorView {
+        if let p = pointers[v] { return TensorView(data: p, shape: shape, dtype: graph.valueTypes[v]) }
+        return TensorView(readOnly: weightPointers[v]!, shape: shape, dtype: graph.valueTypes[v])
     }
 
     /// Runs every node in order. Inputs must have been written with `inputBuffer` first.
@@ -110,6 +120,7 @@ final class GraphRunner: @unchecked Sendable {
                 }
             case .alias(let src):
                 pointers[out] = pointers[src]
+                weightPointers[out] = weightPointers[src]
             default: break
             }
             if node.isAlias {
@@ -121,7 +132,7 @@ final class GraphRunner: @unchecked Sendable {
             }
             for (j, v) in node.inputs.enumerated() {
                 if v >= 0 {
-                    inputViews[n][j] = TensorView(data: pointers[v]!, shape: shapes[v]!, dtype: graph.valueTypes[v])
+                    inputViews[n][j] = view(v, shape: shapes[v]!)
                 } else {
                     inputViews[n][j] = TensorView(data: dummy, shape: Shape([]), dtype: .f32)
                 }

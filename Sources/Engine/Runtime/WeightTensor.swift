@@ -29,10 +29,9 @@ public final class WeightTensor: @unchecked Sendable {
         self.owner = owner
     }
 
-    /// A view for passing the weight as a kernel input.
+    /// A read-only view for passing the weight as a kernel input.
     public var view: TensorView {
-        TensorView(data: UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!),
-                   shape: shape, dtype: dtype)
+        TensorView(readOnly: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!, shape: shape, dtype: dtype)
     }
 
     /// The elements widened to `Float` (f32, f16, bf16, i8 with scales, i32). Allocates: use at load

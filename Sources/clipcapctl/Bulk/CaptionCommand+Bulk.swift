@@ -79,7 +79,7 @@ extension CaptionCommand {
         do { loaded = try ModelLoading.load(model, options: loadOptions(threads: threads == nil ? defaultThreads : ThreadCount.resolve(threads), batchSize: bulkBatch)) } catch {
             throw permanent("\(error)")
         }
-        if verbose { reportKernels(loaded) }
+        if verbose { ModelLoading.reportKernels(loaded) }
         let progress = ProgressLine(total: inputs.count(in: selection).map { max(0, $0 - sink.counts.total) } ?? 0,
                                     label: selection.count > 1 ? "shard \(selection.index)" : "captioning",
                                     enabled: stderrIsTerminal && !bulk.quiet)

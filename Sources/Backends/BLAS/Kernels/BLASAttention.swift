@@ -2,7 +2,7 @@ import CCMFormat
 import CFloatKernels
 import CVectorKernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// Fused multi-head attention over row-major `[B, T, D]` tensors, with no transposed copies:
 /// a head's columns are addressed in place (rows `D` floats apart). Per (batch, head), in C:

@@ -1,7 +1,7 @@
 import CCMFormat
 import CVectorKernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `gather`: rows of the table copied (`f32`, straight from the model file) or widened
 /// (`f16`, `bf16`) into the output. No widened copy of the table is kept.
@@ -42,10 +42,9 @@ struct BLASGather: Kernel {
         let vocab = tableView.shape[0], width = tableView.shape[1]
         var expected = idsView.shape
         expected.append(width)
-        guard let out = outputs.first, out.dtype == .f32, out.shape == expected else {
+        guard let out = outputs.first, out.dtype == .f32, out.shape == expected, let dst = out.mutableFloats else {
             throw label.error("output view must be f32 \(expected)")
         }
-        let dst = out.floats
         for i in 0..<idsView.shape.elementCount {
             let id = Int(idsView.data.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
             guard id >= 0 && id < vocab else {

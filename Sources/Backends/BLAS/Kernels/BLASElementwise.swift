@@ -1,7 +1,7 @@
 import CCMFormat
 import CVectorKernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `scale`, `gelu_erf`, `gelu_tanh`, `quick_gelu`, `tanh`, `relu`: vectorised, over the pool for
 /// large tensors.

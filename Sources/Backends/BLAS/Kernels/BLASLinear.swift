@@ -1,7 +1,7 @@
 import CCMFormat
 import CVectorKernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// Bias and activation applied to the rows of a product's output, in place, vectorised;
 /// spread over the pool for large outputs (BLAS itself has returned by then).

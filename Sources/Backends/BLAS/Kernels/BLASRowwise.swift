@@ -1,7 +1,7 @@
 import CCMFormat
 import CVectorKernels
 import Engine
-import NaiveBackend
+import KernelSupport
 
 /// `layer_norm`, `l2_normalize`, `softmax` per row of the last dimension on `CVectorKernels`
 /// (vectorised for the CPU at run time), rows spread over the pool for large tensors.

@@ -1,6 +1,7 @@
 import CBLAS
 import CCPUFeatures
 import Foundation
+import KernelSupport
 
 /// Makes sure OpenBLAS runs its AVX2/AVX-512 kernels.
 ///

@@ -1,6 +1,7 @@
 import CFloatKernels
 import Engine
 import Foundation
+import KernelSupport
 
 /// Products of a few rows (the batched decode of several candidates) on the AVX-512 kernels of
 /// `CFloatKernels`, which read each weight element once for all rows. OpenBLAS packs both

@@ -1,4 +1,5 @@
 import Engine
+import KernelSupport
 
 /// An `f16` weight read in place from the model file by the panel kernel (never widened).
 final class HalfMatrix: @unchecked Sendable {

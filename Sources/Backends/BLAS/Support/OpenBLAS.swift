@@ -1,4 +1,5 @@
 import CBLAS
+import KernelSupport
 
 /// Thin, checked wrappers over the two OpenBLAS routines the backend uses. Sizes are checked
 /// by the callers to fit `blasint` (Int32); leading dimensions are never 0.

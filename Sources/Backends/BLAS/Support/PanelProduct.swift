@@ -1,6 +1,7 @@
 import CFloatKernels
 import Engine
 import Foundation
+import KernelSupport
 
 /// Many-row products with `io` weights on the AVX-512 panel kernel of `CFloatKernels`
 /// (`cf32_panel_gemm_io`): each 32-column panel of the weight is widened into a small packed

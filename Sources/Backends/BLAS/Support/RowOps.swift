@@ -1,5 +1,9 @@
 import Engine
-import NaiveBackend
+import KernelSupport
+
+/// Eight floats: the lanes of `RowOps`' plain SIMD loops (two SSE registers at the x86-64
+/// baseline the package is compiled for; the transcendental loops are in `CVectorKernels`).
+typealias F8 = SIMD8<Float>
 
 /// Vectorised loops over contiguous float rows, eight lanes at a time with a zero-padded tail.
 /// All of them are allocation-free and `@inline(__always)` so the loops vectorise in place.

@@ -1,61 +1,6 @@
 import CCMFormat
 import Engine
-
-/// What `conv2d` kernels of every backend prepare at load: the geometry, the weight
-/// `[O, C, kh, kw]` as `f32`, the bias and the activation (`none` or `relu`).
-public struct Conv2dOperands: Sendable {
-    public let label: NodeLabel
-    public let geometry: Conv2dGeometry
-    public let weight: PreparedFloats
-    public let bias: PreparedFloats?
-    public let relu: Bool
-    public let operands: FloatOperands
-
-    /// `nil` when an operand has an element type the float kernels cannot read.
-    public init?(_ request: KernelRequest) throws {
-        try request.requireInputs(2, atMost: 3)
-        let label = NodeLabel(request.node)
-        guard let operands = FloatOperands(request) else { return nil }
-        guard let weight = operands.prepared[1] else {
-            throw label.error("the weight (input 1) must be a tensor of the model file")
-        }
-        let geometry: Conv2dGeometry
-        do { geometry = try Conv2dGeometry(attrs: request.node.attrs, weightShape: weight.shape.dims) } catch { throw label.error(error.description) }
-        try self.init(request, geometry: geometry, weight: weight, biasIndex: 2, operands: operands)
-    }
-
-    /// With a weight prepared by the caller (e.g. dequantized int8) and the bias at `biasIndex`.
-    public init(_ request: KernelRequest, geometry: Conv2dGeometry, weight: PreparedFloats, biasIndex: Int,
-                operands: FloatOperands) throws {
-        let label = NodeLabel(request.node)
-        if request.hasInput(biasIndex) {
-            guard let b = operands.prepared[biasIndex] else { throw label.error("the bias (input \(biasIndex)) must be a tensor of the model file") }
-            guard b.shape.elementCount == geometry.outChannels else {
-                throw label.error("bias has shape \(b.shape), expected [\(geometry.outChannels)]")
-            }
-            bias = b
-        } else {
-            bias = nil
-        }
-        let activation = try LinearActivation(request)
-        guard activation == .none || activation == .relu else {
-            throw label.error("\(request.node.op) activation must be none or relu, got \(activation.rawValue)")
-        }
-        relu = activation == .relu
-        self.label = label
-        self.geometry = geometry
-        self.weight = weight
-        self.operands = operands
-    }
-
-    /// The input and the output of one call, shapes checked.
-    public func views(_ inputs: [TensorView], _ outputs: [TensorView]) throws -> (x: FloatInput, out: UnsafeMutablePointer<Float>, shape: Shape) {
-        let x = try operands.input(0, inputs)
-        let shape: Shape
-        do { shape = try SpatialShapes.conv2d(x.shape, geometry) } catch { throw label.error(error.description) }
-        return (x, try operands.output(outputs, expected: shape), shape)
-    }
-}
+import KernelSupport
 
 /// `conv2d`: `x [B, C, H, W]` with weight `[O, C, kh, kw]`, bias `[O]`?, square `stride` and
 /// zero `padding`, then `activation` (`none` or `relu`): `[B, O, H', W']`. The reference: one
@@ -115,46 +60,6 @@ struct NaiveConv2d: Kernel {
                         let value = Float(sum)
                         plane[oy * ow + ox] = conv.relu ? max(value, 0) : value
                     }
-                }
-            }
-        }
-    }
-}
-
-/// `avg_pool2d`: the mean of each `kernel` x `kernel` window of `x [B, C, H, W]`, windows
-/// `stride` apart, no padding (PyTorch's `nn.AvgPool2d`). Summed in `Double`. Cheap next to
-/// the convolutions, so the BLAS backend uses it too.
-public struct NaiveAvgPool2d: Kernel {
-    let label: NodeLabel
-    let geometry: Pool2dGeometry
-    let operands: FloatOperands
-
-    public init?(_ request: KernelRequest) throws {
-        try request.requireInputs(1, atMost: 1)
-        label = NodeLabel(request.node)
-        do { geometry = try Pool2dGeometry(attrs: request.node.attrs) } catch { throw label.error(error.description) }
-        guard let operands = FloatOperands(request) else { return nil }
-        self.operands = operands
-    }
-
-    public func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
-        let x = try operands.input(0, inputs)
-        let shape: Shape
-        do { shape = try SpatialShapes.avgPool2d(x.shape, geometry) } catch { throw label.error(error.description) }
-        let out = try operands.output(outputs, expected: shape)
-        let h = x.shape[2], w = x.shape[3], oh = shape[2], ow = shape[3], k = geometry.kernel, s = geometry.stride
-        let inverse = 1 / Double(k * k)
-        for plane in 0..<(shape[0] * shape[1]) {
-            let src = x.pointer + plane * h * w
-            let dst = out + plane * oh * ow
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var sum: Double = 0
-                    for ky in 0..<k {
-                        let row = src + (oy * s + ky) * w + ox * s
-                        for kx in 0..<k { sum += Double(row[kx]) }
-                    }
-                    dst[oy * ow + ox] = Float(sum * inverse)
                 }
             }
         }

@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// `add` / `mul`: elementwise, `b` broadcast to `a` by trailing dimensions. Each output element
 /// finds its `b` element from its coordinates, the plain way.

@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// `gather`: `out[i] = table[ids[i]]`. The table may be `f32`, `f16` or `bf16`; each element is
 /// widened as it is read, so no widened copy of a large embedding table is kept.
@@ -38,10 +39,9 @@ struct NaiveGather: Kernel {
         let vocab = tableView.shape[0], width = tableView.shape[1]
         var expected = idsView.shape
         expected.append(width)
-        guard let out = outputs.first, out.dtype == .f32, out.shape == expected else {
+        guard let out = outputs.first, out.dtype == .f32, out.shape == expected, let dst = out.mutableFloats else {
             throw label.error("output view must be f32 \(expected)")
         }
-        let dst = out.floats
         let count = idsView.shape.elementCount
         for i in 0..<count {
             let id = Int(idsView.data.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))

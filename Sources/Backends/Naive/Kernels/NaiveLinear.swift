@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// The weight of a `linear`-like product, with the layout it is stored in.
 struct LinearWeight: Sendable {

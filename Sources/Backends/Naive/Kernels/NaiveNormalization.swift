@@ -1,6 +1,7 @@
 import CCMFormat
 import Foundation
 import Engine
+import KernelSupport
 
 /// `layer_norm`, `l2_normalize`, `softmax`: per row of the last dimension, statistics in `Double`.
 struct NaiveRowwise: Kernel {

@@ -1,5 +1,6 @@
 import CCMFormat
 import Engine
+import KernelSupport
 
 /// The reference dequantization of an int8 weight `[N, K]` (input 1) with its scales (input 2):
 /// `per_channel` scales `[N]` or `block` scales `[N, ceil(K/block)]` (docs/INT8.md). Shared by

@@ -73,6 +73,17 @@ public struct FloatInput {
     @inlinable public var count: Int { shape.elementCount }
 }
 
+/// A writable `f32` operand of one call (a state such as the KV cache).
+public struct MutableFloats {
+    public let floats: UnsafeMutablePointer<Float>
+    public let shape: Shape
+
+    @inlinable public init(floats: UnsafeMutablePointer<Float>, shape: Shape) {
+        self.floats = floats
+        self.shape = shape
+    }
+}
+
 /// The float inputs of a node: constants prepared once, the others taken from each call's views.
 ///
 /// Build with `FloatOperands(request, floatInputs:)`; it returns `nil` when an input has an
@@ -110,14 +121,15 @@ public struct FloatOperands: Sendable {
     }
 
     /// Input `index` when it must be writable (a state such as a KV cache): never a constant.
-    @inlinable public func mutableInput(_ index: Int, _ inputs: [TensorView]) throws -> TensorView {
+    @inlinable public func mutableInput(_ index: Int, _ inputs: [TensorView]) throws -> MutableFloats {
         guard index >= prepared.count || prepared[index] == nil else {
             throw label.error("input \(index) must be a state buffer, not a tensor of the model file")
         }
         guard index < inputs.count else { throw label.error("input \(index) was not passed to the kernel") }
         let view = inputs[index]
         guard view.dtype == .f32 else { throw label.error("input \(index) is \(view.dtype), expected f32") }
-        return view
+        guard let floats = view.mutableFloats else { throw label.error("input \(index) is read-only (a tensor of the model file), but the op writes it") }
+        return MutableFloats(floats: floats, shape: view.shape)
     }
 
     /// The single `f32` output view, checked against the shape the kernel computes.
@@ -127,6 +139,7 @@ public struct FloatOperands: Sendable {
         guard out.shape == expected else {
             throw label.error("output view has shape \(out.shape) but the inputs give \(expected)")
         }
-        return out.floats
+        guard let floats = out.mutableFloats else { throw label.error("output view is read-only") }
+        return floats
     }
 }

@@ -1,14 +1,9 @@
 import CVectorKernels
-import NaiveBackend
-
-/// Eight floats: the lanes of `RowOps`' plain SIMD loops (two SSE registers at the x86-64
-/// baseline the package is compiled for; the transcendental loops are in `CVectorKernels`).
-typealias F8 = SIMD8<Float>
 
 extension LinearActivation {
     /// The activation's code for `cvk_activation_rows` (CVectorKernels), whose per-CPU variants
     /// (AVX-512, AVX2+FMA, portable) run the exp/tanh/erf polynomials at full vector width.
-    var vectorKernelCode: Int32 {
+    public var vectorKernelCode: Int32 {
         switch self {
         case .none: return Int32(CVK_ACTIVATION_NONE)
         case .relu: return Int32(CVK_ACTIVATION_RELU)

@@ -2,12 +2,12 @@ import CCMFormat
 import Engine
 
 // Data movement is copying: contiguous runs are copied as blocks. These kernels are simple
-// enough to be the reference and fast enough for the BLAS backend, which uses them too
-// (all but permute).
+// enough to be the reference and fast enough for the fast backends, so naive and blas both
+// dispatch these same kernels (shared here rather than one backend importing the other).
 
 /// `reshape`: the same elements in a new shape (one block copy; the executor normally aliases
 /// instead of calling this).
-public struct NaiveReshape: Kernel {
+public struct ReshapeKernel: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let target: [Int]
@@ -31,47 +31,9 @@ public struct NaiveReshape: Kernel {
     }
 }
 
-/// `permute`: `out.shape[i] = x.shape[perm[i]]`, rank up to 8; each output element reads the
-/// input element at the permuted coordinates.
-struct NaivePermute: Kernel {
-    let label: NodeLabel
-    let operands: FloatOperands
-    let perm: Shape
-
-    init?(_ request: KernelRequest) throws {
-        try request.requireInputs(1, atMost: 1)
-        label = NodeLabel(request.node)
-        guard let perm = request.ints("perm") else { throw label.error("needs a 'perm' attribute (integers)") }
-        try ShapeChecks.validatePermutation(perm, label)
-        guard let operands = FloatOperands(request) else { return nil }
-        self.perm = Shape(perm)
-        self.operands = operands
-    }
-
-    func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
-        let x = try operands.input(0, inputs)
-        guard x.shape.rank == perm.rank else { throw label.error("perm \(perm) has rank \(perm.rank) but x is \(x.shape)") }
-        let outShape = ShapeChecks.permuted(x.shape, perm)
-        let out = try operands.output(outputs, expected: outShape)
-        let inStrides = ShapeChecks.strides(x.shape)
-        for i in 0..<x.count {
-            var rest = i
-            var source = 0
-            var axis = outShape.rank - 1
-            while axis >= 0 {
-                let coordinate = rest % outShape[axis]
-                rest /= outShape[axis]
-                source += coordinate * inStrides[perm[axis]]
-                axis -= 1
-            }
-            out[i] = x.pointer[source]
-        }
-    }
-}
-
 /// `slice`: a contiguous copy of `x[..., lo:hi, ...]` along `axis`, bounds resolved per call:
 /// one block copy per outer index.
-public struct NaiveSlice: Kernel {
+public struct SliceKernel: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let spec: SliceSpec
@@ -104,7 +66,7 @@ public struct NaiveSlice: Kernel {
 
 /// `concat`: inputs joined along `axis`, equal in every other dimension: one block copy per
 /// input and outer index.
-public struct NaiveConcat: Kernel {
+public struct ConcatKernel: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     let axis: Int
@@ -154,7 +116,7 @@ public struct NaiveConcat: Kernel {
 
 /// `expand`: `x [1, ...]` repeated along axis 0 to the first dimension of `like` (whose
 /// element type does not matter: only its shape is read), one block copy per repeat.
-public struct NaiveExpand: Kernel {
+public struct ExpandKernel: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
     /// The shape of `like` when it is a tensor of the model file.
@@ -185,5 +147,22 @@ public struct NaiveExpand: Kernel {
         let out = try operands.output(outputs, expected: outShape)
         guard x.count > 0 else { return }
         for n in 0..<outShape[0] { (out + n * x.count).update(from: x.pointer, count: x.count) }
+    }
+}
+
+/// The dispatch entries of the kernels above, for every backend that runs them as they are
+/// (one definition of each entry; `avgPool2d` is the pooling kernel's).
+public enum SharedKernels {
+    /// `reshape`, `slice`, `concat`, `expand`: block copies.
+    public static func dataMovement(weightTypes: [DType], note: String) -> [KernelEntry] {
+        [KernelEntry("reshape", weightTypes: weightTypes, note: note) { try ReshapeKernel($0) },
+         KernelEntry("slice", weightTypes: weightTypes, note: note) { try SliceKernel($0) },
+         KernelEntry("concat", weightTypes: weightTypes, note: note) { try ConcatKernel($0) },
+         KernelEntry("expand", weightTypes: weightTypes, note: note) { try ExpandKernel($0) }]
+    }
+
+    /// `avg_pool2d` (`AvgPool2dKernel`).
+    public static func avgPool2d(note: String) -> KernelEntry {
+        KernelEntry("avg_pool2d", note: note) { try AvgPool2dKernel($0) }
     }
 }

@@ -1,7 +1,6 @@
 import CVectorKernels
-import NaiveBackend
 
-/// The BLAS backend's vectorised activations, for other backends' epilogues (the int8 kernels
+/// Vectorised activations for the fast backends' epilogues (the int8 kernels
 /// write pre-activation floats and finish them here: C's scalar `tanhf`/`expf` per element cost
 /// more than the int8 products of a whole CLIP MLP).
 public enum VectorActivation {
