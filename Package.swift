@@ -98,7 +98,7 @@ let package = Package(
 
         // MARK: tests (fixtures live in Tests/Fixtures and are found relative to #filePath)
         /// Helpers the test targets share (seeded generator, SHA-256, crafted model files), defined once.
-        .target(name: "TestSupport", dependencies: ["CCMFormat"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CCMFormat", "ModelConverter", "Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "FormatTests", dependencies: ["CCMFormat", "TestSupport"], path: "Tests/FormatTests"),
         .testTarget(name: "TorchTests", dependencies: ["TorchFormats", "TestSupport"], path: "Tests/TorchTests"),
         .testTarget(name: "ImageTests", dependencies: ["ImageIO", "TestSupport"], path: "Tests/ImageTests"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CCMFormat
+import Engine
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -159,14 +160,8 @@ struct FormatBenchCommand: ParsableCommand {
 
     /// Normally distributed floats (Box–Muller over SplitMix64), deterministic per seed.
     private func normalWeights(count: Int, std: Float, seed: UInt64) -> [Float] {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15)
+        func next() -> UInt64 { rng.next() }
         var out = [Float](repeating: 0, count: count)
         var i = 0
         while i < count {

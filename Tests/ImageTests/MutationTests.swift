@@ -1,23 +1,14 @@
 import Foundation
 import XCTest
 @testable import ImageIO
+import TestSupport
 
 /// Deterministic mutation fuzzing of small JPEG/PNG fixtures: byte flips, overwrites with
 /// marker-like bytes, truncations and splices. Every mutant must either decode (and then
 /// preprocess) or throw an `ImageError`; a crash fails the whole test run.
 final class MutationTests: XCTestCase {
-    /// SplitMix64: fixed seed, same mutants on every machine.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    }
+    /// SplitMix64 (TestSupport): fixed seed, same mutants on every machine.
+    typealias Generator = SplitMix64
 
     static let sources = [
         "synthetic/rgb_q90_420.jpg", "synthetic/progressive.jpg", "synthetic/cmyk.jpg", "synthetic/gray.jpg",
@@ -27,7 +18,7 @@ final class MutationTests: XCTestCase {
     ]
 
     func testMutantsNeverCrash() throws {
-        var random = Generator(state: 20_240_601)
+        var random = Generator(seed: 20_240_601)
         let limits = ImageLimits(maxPixels: 4_000_000)
         let preprocessor = CLIPPreprocessor(size: 32)
         var decoded = 0, rejected = 0

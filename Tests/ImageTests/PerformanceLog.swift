@@ -22,7 +22,7 @@ final class PerformanceLog: XCTestCase {
         let build = "release build"
         #endif
         let preprocessor = CLIPPreprocessor()
-        var generator = MutationTests.Generator(state: 7)
+        var generator = MutationTests.Generator(seed: 7)
         let photo = RGBImage(width: 1024, height: 768,
                              pixels: (0..<(1024 * 768 * 3)).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
         var output = [Float](repeating: 0, count: 3 * 224 * 224)

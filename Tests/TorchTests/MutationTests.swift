@@ -1,24 +1,15 @@
 import Foundation
 import XCTest
 @testable import TorchFormats
+import TestSupport
 
 /// A deterministic mutation test: thousands of random byte changes and truncations over the
 /// fixtures. Every outcome must be a successful read or a `CheckpointError`; a crash or an
 /// untyped error fails the run. Mutations are aimed at the structures (pickle, central
 /// directory, headers) as well as at random places.
 final class MutationTests: XCTestCase {
-    /// SplitMix64: small, fast and the same on every platform.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-    }
+    /// SplitMix64 (TestSupport): small, fast and the same on every platform.
+    typealias Random = SplitMix64
 
     /// Byte ranges worth hitting: the pickle and the directory of zips, the header of safetensors.
     func targets(_ path: String, size: Int) throws -> [Range<Int>] {
@@ -38,7 +29,7 @@ final class MutationTests: XCTestCase {
     func testRandomMutationsNeverCrash() throws {
         let names = ["state_dict.pt", "hf-gpt2-bin/pytorch_model.bin", "hf-gpt2-safetensors/model.safetensors",
                      "clip_tiny_jit.pt", "big_endian.pt"]
-        var random = Random(state: 0xC11C_CA9)
+        var random = Random(seed: 0xC11C_CA9)
         var outcomes: [String: Int] = [:]
         let perFile = 600
         for name in names {
