@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "ImageTests", dependencies: ["ImageIO", "TestSupport"], path: "Tests/ImageTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizers"], path: "Tests/TokenizerTests"),
         .testTarget(name: "BackendTests", dependencies: ["ClipCap", "Engine", "KernelSupport", "NaiveBackend", "BLASBackend", "CCMFormat",
-                                                    "CCPUFeatures", "CVectorKernels"],
+                                                    "CCPUFeatures", "CVectorKernels", "CFloatKernels"],
                     path: "Tests/BackendTests"),
         .testTarget(name: "EngineTests", dependencies: ["ClipCap", "ModelConverter", "Ops", "TestSupport"], path: "Tests/EngineTests"),
         .testTarget(name: "BulkTests", dependencies: ["BulkCaption", "Engine"], path: "Tests/BulkTests"),

@@ -5,9 +5,9 @@
 
 What it measures (every figure: best and median of --repeats passes, 1 and 2 threads):
   * fp32 FMA peak, AVX2 (ymm) and AVX-512 (zmm): tools/machine_limits_probe.c, compiled to /tmp;
-  * memory read bandwidth: the probe summing a 1 GiB float array (well past the 260 MiB L3), a
-    400 MiB one (about GPT-2's fp32 decode weights: partly served by the L3) and a 100 MiB one
-    (about the int8 decode weights: fits the L3), with 1 and with 8 interleaved streams per
+  * memory read bandwidth: the probe summing a 1 GiB float array (past any L3 seen so far), a
+    400 MiB one (about GPT-2's fp32 decode weights: partly served by a large L3) and a 100 MiB
+    one (about the int8 decode weights: fits a large L3), with 1 and with 8 interleaved streams per
     thread (one stream is limited by the misses one core keeps in flight);
   * sgemm with numpy's own OpenBLAS (scipy-openblas 0.3.31): 1024^3 and the ViT-B/32 shapes
     (M = 50 tokens: q/k/v/out 768x768, fc1 768x3072, fc2 3072x768), weights [in][out] (NN)
@@ -15,8 +15,11 @@ What it measures (every figure: best and median of --repeats passes, 1 and 2 thr
     removed from its environment (this workplace may set them; they slow a current numpy),
     OPENBLAS_NUM_THREADS = 1 or 2; the kernel OpenBLAS picked is reported;
   * the same shapes with the system OpenBLAS 0.3.21 the engine links (libopenblas.so.0,
-    through ctypes), with OPENBLAS_CORETYPE=SkylakeX, which the engine's BLAS backend selects
-    itself on this Xeon (docs/BACKENDS.md); plus sgemv for every GPT-2 decode matrix, once
+    through ctypes), with the core type the engine's BLAS backend would run (CoreSelection,
+    docs/BACKENDS.md): OpenBLAS's own choice, unless that is a pre-AVX2 fallback (e.g.
+    "Prescott" on a Xeon it does not know) on a CPU with AVX2 + FMA, then SkylakeX where the
+    CPU has AVX-512 and Haswell otherwise (forcing SkylakeX on a CPU without AVX-512, e.g. a
+    Zen 3, killed the child with SIGILL); plus sgemv for every GPT-2 decode matrix, once
     warm (the same matrix again and again) and once cold: a full decode step's 101 M weights
     (405 MB) walked in order, which the L3 cannot hold; and the same walk through sgemm with
     M = 5 and 10 rows (what a seed-loop step and the prefill do).
@@ -24,7 +27,10 @@ Derived floors (printed and in the JSON): CLIP encode = 8.82 GFLOP / best 2-thre
 sgemm; GPT-2 decode token = weight bytes / the best 2-thread rate at which anything here read a
 working set of that size (the probe on 400 MiB, or sgemv over a whole decode step; never below
 the 1 GiB DRAM rate). int8 (`clipcapctl quantize` also gives the LM head an int8 copy of wte):
-a token reads 101 MB of int8 weights (+0.3 MB of scales), at the 100 MiB working-set rate.
+a token reads 101 MB of int8 weights (+0.3 MB of scales), at the 100 MiB working-set rate;
+an f16 file's token reads 203 MB, at the fp32 decode rate. The JSON also records the CPU's
+model, flags that matter (avx2, fma, f16c, avx512f, avx512_vnni) and cache sizes (from
+/sys/devices/system/cpu/cpu0/cache), so each floor names the machine it belongs to.
 """
 import argparse
 import ctypes
@@ -60,7 +66,10 @@ def stats(values):
 def probe_limits(repeats):
     subprocess.run(["cc", "-O3", "-pthread", PROBE_SRC, "-o", PROBE_BIN], check=True)
     out = {}
+    flags = cpu_flags()
     for isa in ("avx2", "avx512"):
+        if isa == "avx512" and "avx512f" not in flags:
+            continue  # the probe would only report "no avx512f"
         for t in (1, 2):
             vals = [run_probe(["fma", t, isa]).get("gflops", 0.0) for _ in range(repeats)]
             out[f"fma_{isa}_{t}t_gflops"] = stats(vals)
@@ -182,12 +191,38 @@ print(json.dumps(res))
 ''' % {"vit": VIT_SHAPES, "dec": DECODE_SHAPES}
 
 
+# OpenBLAS cores without AVX2 kernels: Sources/Backends/BLAS/Support/CoreSelection.swift's list.
+FALLBACK_CORES = {
+    "prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom", "nano",
+    "katmai", "coppermine", "northwood", "banias", "athlon", "opteron", "opteron_sse3",
+    "barcelona", "bobcat", "bulldozer", "piledriver", "steamroller", "unknown",
+}
+
+
+def system_core_type():
+    """The OPENBLAS_CORETYPE the engine's BLAS backend would set on this CPU, or None when it
+    keeps OpenBLAS's own choice (CoreSelection.select: only a pre-AVX2 fallback is replaced)."""
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return os.environ["OPENBLAS_CORETYPE"]  # the engine honours a user's setting too
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    probe = "import ctypes; so = ctypes.CDLL('libopenblas.so.0'); " \
+            "so.openblas_get_corename.restype = ctypes.c_char_p; print(so.openblas_get_corename().decode())"
+    own = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    flags = cpu_flags()
+    if own.lower() not in FALLBACK_CORES or not {"avx2", "fma"} <= flags:
+        return None
+    return "SkylakeX" if {"avx512f", "avx512dq", "avx512vl", "avx512bw"} <= flags else "Haswell"
+
+
 def blas_child(which, threads, repeats):
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
     env.pop("OPENBLAS_L2_SIZE", None)
     if which == "system":
-        env["OPENBLAS_CORETYPE"] = "SkylakeX"  # what the engine's BLAS backend selects here
+        core = system_core_type()
+        if core:
+            env["OPENBLAS_CORETYPE"] = core
     env["OPENBLAS_NUM_THREADS"] = str(threads)
     env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run([sys.executable, "-c", CHILD, which, str(threads), str(repeats)], env=env,
@@ -220,7 +255,8 @@ def main():
     args = parser.parse_args()
     started = time.time()
     load_before = os.getloadavg()
-    result = {"cpu": cpu_name(), "load_before": load_before}
+    result = {"cpu": cpu_name(), "cpu_flags": sorted(cpu_flags() & INTERESTING_FLAGS),
+              "caches": cache_sizes(), "cpus": os.cpu_count(), "load_before": load_before}
     result["probe"] = probe_limits(args.repeats)
     result["blas"] = blas_limits(args.repeats)
     result["load_after"] = os.getloadavg()
@@ -230,7 +266,7 @@ def main():
     sgemm_vit = max(result["blas"]["numpy_2t"]["vit_nn_mix_gflops"]["best"], result["blas"]["system_2t"]["vit_nn_mix_gflops"]["best"])
     p = result["probe"]
     dram = max(p[f"read_1024mib_2t_{s}s_gbs"]["best"] for s in (1, 8))
-    # The decode working set (405 MB) partly stays in the 260 MiB L3, and OpenBLAS's sgemv
+    # The decode working set (405 MB) partly stays in a large L3 (260 MiB on the Xeons), and OpenBLAS's sgemv
     # walking a whole decode step reads it faster than the probe: take the best of both.
     sgemv_step = result["blas"]["system_2t"]["decode_step_sgemv_gbs_best"]["best"]
     bw = max(dram, sgemv_step, max(p[f"read_400mib_2t_{s}s_gbs"]["best"] for s in (1, 8)))
@@ -244,6 +280,7 @@ def main():
         "decode_weights": DECODE_WEIGHTS,
         "decode_token_fp32_ms": DECODE_WEIGHTS * 4 / (bw * 1e9) * 1e3,
         "decode_token_int8_ms": DECODE_WEIGHTS / (bw_small * 1e9) * 1e3,
+        "decode_token_f16_ms": DECODE_WEIGHTS * 2 / (bw * 1e9) * 1e3,
     }
     text = json.dumps(result, indent=1)
     if args.json:
@@ -252,6 +289,48 @@ def main():
             f.write(text + "\n")
         os.replace(tmp, args.json)
     print(text)
+
+
+INTERESTING_FLAGS = {"avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512vl", "avx512bw",
+                     "avx512_vnni", "avx512_bf16", "avx_vnni"}
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cache_sizes():
+    """{"L1d": bytes, "L2": bytes, "L3": bytes} of cpu0, from sysfs (what the kernels' own
+    selection reads); empty where sysfs has no cache directory."""
+    out = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            def read(name):
+                with open(os.path.join(base, entry, name)) as f:
+                    return f.read().strip()
+            kind, level, size = read("type"), read("level"), read("size")
+        except OSError:
+            continue
+        if kind == "Instruction":
+            continue
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        value = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+        out[f"L{level}{'d' if level == '1' else ''}"] = value
+    return out
 
 
 def cpu_name():

@@ -1,5 +1,7 @@
 import BLASBackend
 import CCMFormat
+import CCPUFeatures
+import CFloatKernels
 import Engine
 import Foundation
 import KernelSupport
@@ -53,13 +55,14 @@ final class BLASMatchesNaiveTests: XCTestCase {
         assertClose(fast, reference, tolerance: 1e-4)
     }
 
-    /// 1-16 rows: the few-row AVX-512 kernels (where the CPU has them), f32 weights and f16 `io`
-    /// weights read in place — every row-pass remainder (1-5 of 5 or 6 rows per pass), column
-    /// tails that are not multiples of 4/16/64 (masked f16 loads), k tails, and shapes big
-    /// enough to be split over the 2-thread pool.
+    /// 1-16 rows: the few-row kernels (AVX-512 or AVX2, whichever the CPU has), f32 weights and
+    /// f16 `io` weights read in place — every row-pass remainder (1-5 of 5 or 6 rows per pass;
+    /// 1-4 of 4 on AVX2), column tails that are not multiples of 4/8/16/32/64 (masked f16 loads,
+    /// AVX2's 8-column and scalar tails), k tails and k multiples of 8 (AVX2's `oi` vector path),
+    /// and shapes big enough to be split over the 2-thread pool.
     func testLinearFewRowsBothLayouts() throws {
         var rng = SeededRandom(seed: 12)
-        let sizes: [(k: Int, n: Int)] = [(1, 1), (7, 5), (16, 64), (33, 70), (100, 131), (300, 600)]
+        let sizes: [(k: Int, n: Int)] = [(1, 1), (7, 5), (16, 64), (33, 70), (40, 37), (100, 131), (256, 45), (300, 600)]
         var trial = 0
         for m in Array(1...9) + [10, 13, 16] {
             for (k, n) in sizes {
@@ -77,6 +80,17 @@ final class BLASMatchesNaiveTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// The few-row kernel set follows the CPU level the C kernels use: AVX-512 where present,
+    /// AVX2 + FMA + F16C on the CPUs without it (Zen 3 and earlier), none below that.
+    func testFewRowKernelSetFollowsCPULevel() {
+        let name = cf_few_row_kernels_for_cpu().map { String(cString: $0.pointee.name) }
+        switch Int(clipcap_cpu_level()) {
+        case Int(CLIPCAP_CPU_AVX512): XCTAssertEqual(name, "avx512")
+        case Int(CLIPCAP_CPU_AVX2): XCTAssertEqual(name, "avx2")
+        default: XCTAssertNil(name)
         }
     }
 

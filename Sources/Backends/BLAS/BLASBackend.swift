@@ -22,7 +22,10 @@ public final class BLASBackend: Backend {
 
     public var summary: String {
         let switched = CoreSelection.outcome
-        var kernels = FewRowProduct.rowRange.map { " + AVX-512 kernels for \($0.lowerBound)-\($0.upperBound)-row products and attention heads" } ?? ""
+        var kernels = FewRowProduct.rowRange.map { rows in
+            let set = FewRowProduct.kernels?.name ?? "?"
+            return " + \(set) kernels for \(rows.lowerBound)-\(rows.upperBound)-row products" + (set == "avx512" ? " and attention heads" : "")
+        } ?? ""
         if PanelProduct.available { kernels += " + AVX-512 panel kernel for many-row io products (f32/f16)" }
         return "OpenBLAS sgemm/sgemv + C vector kernels (\(String(cString: clipcap_cpu_level_name(clipcap_cpu_level()))))\(kernels) [\(OpenBLAS.config)]" + (switched.isEmpty ? "" : " (\(switched))")
     }

@@ -52,8 +52,10 @@ struct BLASLinear: Kernel {
         transposed = layout == "oi"
         let constant = request.constants.count > 1 ? request.constants[1] : nil
         // f16 read in place: `io` by the few-row and panel kernels, `oi` (e.g. a tied LM head)
-        // by the few-row kernels, in passes of 16 rows.
-        let readsHalf = transposed ? FewRowProduct.available : PanelProduct.available
+        // by the few-row kernels, in passes of 16 rows. Both need AVX-512: an `oi` weight may
+        // also meet CLIP's 50 rows, which the AVX2 few-row kernels would take in 4 passes where
+        // today's widened copy runs one `sgemm` (not measured yet: see docs/PERFORMANCE.md).
+        let readsHalf = PanelProduct.available
         let half = readsHalf ? constant.flatMap(HalfMatrix.init) : nil
         guard let operands = FloatOperands(request, skipping: half == nil ? [] : [1]) else { return nil }
         guard let shape = half == nil ? operands.prepared[1]?.shape : constant?.shape else {
