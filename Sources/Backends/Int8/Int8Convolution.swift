@@ -11,7 +11,7 @@ struct Int8Conv2d: Kernel {
     let label: NodeLabel
     let geometry: Conv2dGeometry
     let product: Int8Linear
-    let bias: Int8FloatOperand?
+    let bias: PreparedFloats?
     let relu: Bool
 
     init?(_ request: KernelRequest, path: Int8KernelPath) throws {
@@ -29,7 +29,7 @@ struct Int8Conv2d: Kernel {
                                                          constants: Array(request.constants.prefix(3))), path: path) else { return nil }
         self.product = product
         if request.hasInput(3) {
-            guard let b = request.constants.count > 3 ? request.constants[3] : nil, let prepared = Int8FloatOperand(b),
+            guard let b = request.constants.count > 3 ? request.constants[3] : nil, let prepared = PreparedFloats(weight: b),
                   prepared.count == geometry.outChannels else {
                 throw label.error("the bias (input 3) must be a float tensor of the model file with \(geometry.outChannels) values")
             }

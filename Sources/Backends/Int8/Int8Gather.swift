@@ -11,7 +11,7 @@ struct Int8Gather: Kernel {
     let width: Int
     /// 0 for per-row (per_channel on axis 0) scales; the block length otherwise.
     let block: Int
-    let scales: Int8FloatOperand
+    let scales: PreparedFloats
 
     /// `nil` unless the table is an int8 model-file tensor with quantization info.
     init?(_ request: KernelRequest) throws {
@@ -21,7 +21,7 @@ struct Int8Gather: Kernel {
         guard request.node.inputs.count == 2 else { throw fail("needs inputs (table, ids)") }
         guard t.shape.rank == 2 else { throw fail("table '\(t.name)' must be [V, D], got \(t.shape)") }
         guard t.bytes.count >= t.shape.elementCount else { throw fail("table '\(t.name)' holds fewer bytes than \(t.shape) needs") }
-        guard let q = t.quantization, let s = t.scales, let prepared = Int8FloatOperand(s) else {
+        guard let q = t.quantization, let s = t.scales, let prepared = PreparedFloats(weight: s) else {
             throw fail("int8 table '\(t.name)' has no scales")
         }
         vocab = t.shape[0]

@@ -19,8 +19,8 @@ struct Int8Linear: Kernel {
     /// 0 for per_channel; the block length otherwise.
     let block: Int
     let weight: WeightTensor
-    let scales: Int8FloatOperand
-    let bias: Int8FloatOperand?
+    let scales: PreparedFloats
+    let bias: PreparedFloats?
     /// Input index of a bias computed by the graph (not a model-file tensor).
     let runtimeBiasIndex: Int?
     let activation: LinearActivation
@@ -49,7 +49,7 @@ struct Int8Linear: Kernel {
         k = w.shape[1]
         guard w.bytes.count >= n * k else { throw fail("weight '\(w.name)' holds fewer bytes than \(w.shape) needs") }
         weight = w
-        guard let s = request.constants[2], let prepared = Int8FloatOperand(s) else {
+        guard let s = request.constants[2], let prepared = PreparedFloats(weight: s) else {
             throw fail("scales (input 2) must be a float tensor of the model file")
         }
         scales = prepared
@@ -70,7 +70,7 @@ struct Int8Linear: Kernel {
         }
         if node.inputs.count > 3, !node.inputs[3].isEmpty {
             if let b = request.constants[3] {
-                guard let pb = Int8FloatOperand(b), pb.count == n else {
+                guard let pb = PreparedFloats(weight: b), pb.count == n else {
                     throw fail("bias '\(b.name)' must be a float tensor of \(n) values, got \(b.dtype) \(b.shape)")
                 }
                 bias = pb

@@ -54,6 +54,9 @@ public final class PreparedFloats: @unchecked Sendable {
         weight = nil
     }
 
+    /// Number of elements.
+    public var count: Int { shape.elementCount }
+
     /// Whether the elements live in memory this object allocated (not the model file).
     public var isCopy: Bool { owned != nil }
 
