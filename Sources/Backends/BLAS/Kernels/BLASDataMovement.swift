@@ -71,22 +71,19 @@ struct BLASGather: Kernel {
 struct BLASPermute: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
-    let perm: Shape
+    let spec: PermuteSpec
 
     init?(_ request: KernelRequest) throws {
         try request.requireInputs(1, atMost: 1)
         label = NodeLabel(request.node)
-        guard let perm = request.ints("perm") else { throw label.error("needs a 'perm' attribute (integers)") }
-        try ShapeChecks.validatePermutation(perm, label)
+        spec = try PermuteSpec(request, label)
         guard let operands = FloatOperands(request) else { return nil }
-        self.perm = Shape(perm)
         self.operands = operands
     }
 
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let x = try operands.input(0, inputs)
-        guard x.shape.rank == perm.rank else { throw label.error("perm \(perm) has rank \(perm.rank) but x is \(x.shape)") }
-        let outShape = ShapeChecks.permuted(x.shape, perm)
+        let outShape = try spec.outputShape(for: x.shape, label)
         let out = try operands.output(outputs, expected: outShape)
         let count = x.count
         guard count > 0 else { return }
@@ -95,7 +92,7 @@ struct BLASPermute: Kernel {
         let inStrides = ShapeChecks.strides(x.shape)
         // stride[i]: input stride of output axis i.
         var stride = outShape
-        for i in 0..<rank { stride[i] = inStrides[perm[i]] }
+        for i in 0..<rank { stride[i] = inStrides[spec.perm[i]] }
         let inner = outShape[rank - 1], innerStride = stride[rank - 1]
         var counter = outShape
         for i in 0..<rank { counter[i] = 0 }

@@ -7,22 +7,19 @@ import KernelSupport
 struct NaivePermute: Kernel {
     let label: NodeLabel
     let operands: FloatOperands
-    let perm: Shape
+    let spec: PermuteSpec
 
     init?(_ request: KernelRequest) throws {
         try request.requireInputs(1, atMost: 1)
         label = NodeLabel(request.node)
-        guard let perm = request.ints("perm") else { throw label.error("needs a 'perm' attribute (integers)") }
-        try ShapeChecks.validatePermutation(perm, label)
+        spec = try PermuteSpec(request, label)
         guard let operands = FloatOperands(request) else { return nil }
-        self.perm = Shape(perm)
         self.operands = operands
     }
 
     func run(inputs: [TensorView], outputs: [TensorView], context: ExecutionContext) throws {
         let x = try operands.input(0, inputs)
-        guard x.shape.rank == perm.rank else { throw label.error("perm \(perm) has rank \(perm.rank) but x is \(x.shape)") }
-        let outShape = ShapeChecks.permuted(x.shape, perm)
+        let outShape = try spec.outputShape(for: x.shape, label)
         let out = try operands.output(outputs, expected: outShape)
         let inStrides = ShapeChecks.strides(x.shape)
         for i in 0..<x.count {
@@ -32,7 +29,7 @@ struct NaivePermute: Kernel {
             while axis >= 0 {
                 let coordinate = rest % outShape[axis]
                 rest /= outShape[axis]
-                source += coordinate * inStrides[perm[axis]]
+                source += coordinate * inStrides[spec.perm[axis]]
                 axis -= 1
             }
             out[i] = x.pointer[source]
