@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "float_kernels.h"
+#include "k_range.h"
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -133,13 +134,7 @@ static int64_t l2_bytes(void) {
 AVX2 static inline __attribute__((always_inline)) void
 rows_io_range(const int half, const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
               const void *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy) {
-    if (k0 < 0) k0 = 0;
-    if (k1 > k) k1 = k;
-    if (k1 <= k0) {
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t n = n0; n < n1; n++) y[r * ldy + n] = 0.0f;
-        return;
-    }
+    if (!k_range_clamp(m, k, &k0, &k1, n0, n1, y, ldy)) return;
     const int64_t element = half ? 2 : 4;
     // Prefetch the next block of rows into L2 only while two blocks' sweeps fit in half of it:
     // past that the prefetched lines are evicted before they are read (the AVX-512 kernels saw

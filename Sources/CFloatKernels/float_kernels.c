@@ -5,6 +5,7 @@
 // OpenBLAS otherwise.
 
 #include "float_kernels.h"
+#include "k_range.h"
 
 #include "cpu_features.h"
 
@@ -105,13 +106,7 @@ rows_over_block(const int half, const int ahead, const int nv, const __mmask16 l
 AVX512 static inline __attribute__((always_inline)) void
 rows_io_range(const int half, const float *x, int64_t m, int64_t k, int64_t k0, int64_t k1,
               const void *w, int64_t ldw, int64_t n0, int64_t n1, float *y, int64_t ldy) {
-    if (k0 < 0) k0 = 0;
-    if (k1 > k) k1 = k;
-    if (k1 <= k0) {
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t n = n0; n < n1; n++) y[r * ldy + n] = 0.0f;
-        return;
-    }
+    if (!k_range_clamp(m, k, &k0, &k1, n0, n1, y, ldy)) return;
     const int64_t element = half ? 2 : 4;
     // Prefetch the next block into L2 only while a block's sweep (this block and the next
     // together) fits in it comfortably (GPT-2's widest, 3072 f32 columns, is 393 KB): with the
