@@ -14,20 +14,26 @@ enum FewRowProduct {
     /// products).
     static let kernels: Kernels? = cf_few_row_kernels_for_cpu().flatMap { Kernels($0.pointee) }
 
-    /// Rows handled here, single rows included: on the session's pool, whose threads stay
-    /// awake between a step's kernels, they stream the weights faster than OpenBLAS's `sgemv`
-    /// with its own threads (measured 14.1 vs 22-25 ms per greedy token on the full model), and
-    /// the two sets of threads no longer take turns on the cores. Larger batches go to the
-    /// panel kernel or `sgemm`. `CLIPCAP_BLAS_FEW_ROWS=0` turns the kernels off, `=2` leaves
-    /// single rows to `sgemv` (to compare).
+    /// Rows handled here. Single rows only where the panel kernel also takes the larger
+    /// products off OpenBLAS (AVX-512 today): there the session's pool threads stay awake
+    /// between a step's kernels (`BLASBackend.poolWatchesForWork`) and stream the weights faster
+    /// than OpenBLAS's `sgemv` with its own threads (measured 14.1 vs 22-25 ms per greedy token
+    /// on the full model). Without the panel kernel (AVX2) the pool sleeps between kernels and a
+    /// single row pays a wake-up per product: `sgemv` is faster there (Zen 3, quiet: 15.5 vs
+    /// 17-22 ms per token), while 2-16 rows still gain (prefill 28-31 vs 57-67 ms). Larger
+    /// batches go to the panel kernel or `sgemm`. `CLIPCAP_BLAS_FEW_ROWS=0` turns the kernels
+    /// off, `=1` / `=2` force single rows here / to `sgemv` (to compare).
     static let rowRange: ClosedRange<Int>? = {
         guard kernels != nil else { return nil }
         let env = ProcessInfo.processInfo.environment
         let upper = env["CLIPCAP_BLAS_FEW_ROWS_MAX"].flatMap(Int.init) ?? Int(CF32_MAX_ROWS)
         switch env["CLIPCAP_BLAS_FEW_ROWS"] {
         case "0": return nil
+        case "1": return 1...max(1, upper)
         case "2": return 2...max(2, upper)
-        default: return 1...max(1, upper)
+        default:
+            let lower = PanelProduct.usedForF32 ? 1 : 2
+            return lower...max(lower, upper)
         }
     }()
 
